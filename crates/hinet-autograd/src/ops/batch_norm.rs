@@ -1,0 +1,223 @@
+//! Batch normalisation of a `[rows, features]` tensor, in training mode (batch statistics)
+//! and inference mode (running statistics given as constants).
+//!
+//! Forward: `x^ = (x - mu) * r`, `y = gamma * x^ + beta`, with `r = 1/sqrt(var + eps)`.
+//! Training backward (N rows, per feature; derivation in docs/autograd.md):
+//! `dx = gamma r / N * (N dy - sum(dy) - x^ * sum(dy x^))`;
+//! `dgamma = sum(dy * x^)`, `dbeta = sum(dy)`. Inference backward: `dx = dy * gamma * r`.
+
+use super::Backward;
+use crate::error::{AutogradError, Result};
+use crate::float::Float;
+use crate::pool::BufferPool;
+use crate::tape::{BackwardCtx, ForwardCtx, NodeId};
+use ndarray::{ArrayD, ArrayViewD};
+
+pub(crate) struct BatchNorm<F> {
+    x: NodeId,
+    gamma: NodeId,
+    beta: NodeId,
+    /// Per-feature mean and 1/sqrt(var + eps) that were used (batch or running statistics).
+    mean: ArrayD<F>,
+    inv_std: ArrayD<F>,
+    training: bool,
+}
+
+/// Where the statistics come from.
+pub(crate) enum Stats<'a, F> {
+    /// Batch statistics; the biased batch mean and variance are written to these slices (one
+    /// value per feature) for the caller's running averages.
+    Batch { mean_out: &'a mut [F], var_out: &'a mut [F] },
+    /// Running statistics (inference), as tape nodes of shape `[features]`.
+    Running { mean: NodeId, var: NodeId },
+}
+
+fn dims<F>(v: &ArrayViewD<'_, F>) -> Result<(usize, usize)> {
+    match v.shape() {
+        &[n, d] => Ok((n, d)),
+        s => Err(AutogradError::BadShape {
+            op: "batch_norm",
+            shape: s.to_vec(),
+            why: "expected [rows, features]",
+        }),
+    }
+}
+
+fn features<'a, F: Float>(v: ArrayViewD<'a, F>, d: usize, what: &'static str) -> Result<&'a [F]> {
+    if v.shape() != [d] {
+        return Err(AutogradError::ShapeMismatch {
+            op: "batch_norm",
+            lhs: vec![d],
+            rhs: v.shape().to_vec(),
+            why: what,
+        });
+    }
+    v.to_slice().ok_or(AutogradError::BadShape {
+        op: "batch_norm",
+        shape: vec![d],
+        why: "not contiguous",
+    })
+}
+
+fn flat<'a, F: Float>(v: &ArrayViewD<'a, F>) -> &'a [F] {
+    // Node values are created in standard layout by the pool or the parameter store.
+    v.to_slice().unwrap_or(&[])
+}
+
+pub(crate) fn forward<F: Float>(
+    ctx: &mut ForwardCtx<'_, F>,
+    x: NodeId,
+    gamma: NodeId,
+    beta: NodeId,
+    stats: Stats<'_, F>,
+    eps: f64,
+) -> Result<(ArrayD<F>, super::Op<F>)> {
+    if eps.is_nan() || eps < 0.0 {
+        return Err(AutogradError::BadArgument {
+            op: "batch_norm",
+            why: format!("eps {eps} must be >= 0"),
+        });
+    }
+    let xv = ctx.value(x);
+    let (n, d) = dims(&xv)?;
+    let g = features(ctx.value(gamma), d, "gamma needs one value per feature")?;
+    let b = features(ctx.value(beta), d, "beta needs one value per feature")?;
+    let xs = flat(&xv);
+    let eps = F::of(eps);
+    let mut mean = ctx.pool.zeros(&[d]);
+    let mut inv_std = ctx.pool.zeros(&[d]);
+    let training = matches!(stats, Stats::Batch { .. });
+    {
+        let (Some(m), Some(r)) = (mean.as_slice_mut(), inv_std.as_slice_mut()) else {
+            unreachable!("pool tensors are contiguous");
+        };
+        match stats {
+            Stats::Batch { mean_out, var_out } => {
+                if n == 0 {
+                    return Err(AutogradError::BadShape {
+                        op: "batch_norm",
+                        shape: vec![n, d],
+                        why: "training mode needs at least one row",
+                    });
+                }
+                if mean_out.len() != d || var_out.len() != d {
+                    return Err(AutogradError::ShapeMismatch {
+                        op: "batch_norm",
+                        lhs: vec![d],
+                        rhs: vec![mean_out.len(), var_out.len()],
+                        why: "statistics outputs need one value per feature",
+                    });
+                }
+                let inv_n = F::one() / F::of(n as f64);
+                for row in xs.chunks_exact(d) {
+                    m.iter_mut().zip(row).for_each(|(m, &x)| *m += x);
+                }
+                m.iter_mut().for_each(|m| *m *= inv_n);
+                // Two passes (mean, then squared deviations) for accuracy over sum(x^2) - mu^2.
+                for row in xs.chunks_exact(d) {
+                    for ((v, &x), &mu) in r.iter_mut().zip(row).zip(m.iter()) {
+                        *v += (x - mu) * (x - mu);
+                    }
+                }
+                for ((rv, vo), (mo, &mu)) in r.iter_mut().zip(var_out.iter_mut()).zip(mean_out.iter_mut().zip(m.iter())) {
+                    let var = *rv * inv_n;
+                    *vo = var;
+                    *mo = mu;
+                    *rv = F::one() / (var + eps).sqrt();
+                }
+            }
+            Stats::Running { mean: rm, var: rv } => {
+                let rm = features(ctx.value(rm), d, "running mean needs one value per feature")?;
+                let rv = features(ctx.value(rv), d, "running variance needs one value per feature")?;
+                m.copy_from_slice(rm);
+                r.iter_mut().zip(rv).for_each(|(r, &v)| *r = F::one() / (v + eps).sqrt());
+            }
+        }
+    }
+    let mut out = ctx.pool.uninit(&[n, d]);
+    if let (Some(o), Some(m), Some(r)) = (out.as_slice_mut(), mean.as_slice(), inv_std.as_slice()) {
+        for (orow, xrow) in o.chunks_exact_mut(d.max(1)).zip(xs.chunks_exact(d.max(1))) {
+            for j in 0..d {
+                orow[j] = (xrow[j] - m[j]) * r[j] * g[j] + b[j];
+            }
+        }
+    }
+    Ok((
+        out,
+        super::Op::BatchNorm(BatchNorm {
+            x,
+            gamma,
+            beta,
+            mean,
+            inv_std,
+            training,
+        }),
+    ))
+}
+
+impl<F: Float> Backward<F> for BatchNorm<F> {
+    fn for_each_input(&self, f: &mut dyn FnMut(NodeId)) {
+        f(self.x);
+        f(self.gamma);
+        f(self.beta);
+    }
+
+    fn backward(&self, _out: NodeId, grad: &ArrayD<F>, ctx: &mut BackwardCtx<'_, F>) {
+        let xv = ctx.value(self.x);
+        let Ok((n, d)) = dims(&xv) else {
+            return;
+        };
+        let xs = flat(&xv);
+        let gamma = flat(&ctx.value(self.gamma));
+        let (Some(dy), Some(m), Some(r)) = (grad.as_slice(), self.mean.as_slice(), self.inv_std.as_slice()) else {
+            return;
+        };
+        let step = d.max(1);
+        // Per-feature sums of dy and dy * x^, needed by all three gradients.
+        let mut sums = ctx.pool.zeros(&[2, d]);
+        {
+            let Some(s) = sums.as_slice_mut() else {
+                return;
+            };
+            let (s_dy, s_dyx) = s.split_at_mut(d);
+            for (xrow, drow) in xs.chunks_exact(step).zip(dy.chunks_exact(step)) {
+                for j in 0..d {
+                    s_dy[j] += drow[j];
+                    s_dyx[j] += drow[j] * (xrow[j] - m[j]) * r[j];
+                }
+            }
+        }
+        let s = sums.as_slice().unwrap_or(&[]);
+        let (s_dy, s_dyx) = s.split_at(d);
+        if let Some(mut gg) = ctx.grad_mut(self.gamma) {
+            gg.iter_mut().zip(s_dyx).for_each(|(a, &b)| *a += b);
+        }
+        if let Some(mut gb) = ctx.grad_mut(self.beta) {
+            gb.iter_mut().zip(s_dy).for_each(|(a, &b)| *a += b);
+        }
+        let training = self.training;
+        if let Some(mut gx) = ctx.grad_mut(self.x) {
+            let Some(gx) = gx.as_slice_mut() else {
+                return;
+            };
+            let inv_n = F::one() / F::of(n.max(1) as f64);
+            for ((grow, xrow), drow) in gx.chunks_exact_mut(step).zip(xs.chunks_exact(step)).zip(dy.chunks_exact(step)) {
+                for j in 0..d {
+                    let scale = gamma[j] * r[j];
+                    grow[j] += if training {
+                        let xhat = (xrow[j] - m[j]) * r[j];
+                        scale * (drow[j] - inv_n * s_dy[j] - xhat * inv_n * s_dyx[j])
+                    } else {
+                        scale * drow[j]
+                    };
+                }
+            }
+        }
+        ctx.pool.recycle(sums);
+    }
+
+    fn recycle(self, pool: &mut BufferPool<F>) {
+        pool.recycle(self.mean);
+        pool.recycle(self.inv_std);
+    }
+}

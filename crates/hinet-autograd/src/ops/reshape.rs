@@ -1,0 +1,48 @@
+//! Reshape: the same elements in the same (row-major) order under a new shape.
+//! Backward: the gradient, read in the same order under the input's shape.
+
+use super::Backward;
+use crate::error::{AutogradError, Result};
+use crate::float::Float;
+use crate::tape::{BackwardCtx, ForwardCtx, NodeId};
+use ndarray::ArrayD;
+
+pub(crate) struct Reshape {
+    x: NodeId,
+}
+
+pub(crate) fn forward<F: Float>(ctx: &mut ForwardCtx<'_, F>, x: NodeId, shape: &[usize]) -> Result<(ArrayD<F>, super::Op<F>)> {
+    let xv = ctx.value(x);
+    if shape.iter().product::<usize>() != xv.len() {
+        return Err(AutogradError::ShapeMismatch {
+            op: "reshape",
+            lhs: xv.shape().to_vec(),
+            rhs: shape.to_vec(),
+            why: "element counts differ",
+        });
+    }
+    let mut out = ctx.pool.uninit(shape);
+    copy_flat(out.as_slice_mut(), xv.as_slice());
+    Ok((out, super::Op::Reshape(Reshape { x })))
+}
+
+/// Copies between two standard-layout buffers of equal length.
+fn copy_flat<F: Float>(dst: Option<&mut [F]>, src: Option<&[F]>) {
+    if let (Some(d), Some(s)) = (dst, src) {
+        d.copy_from_slice(s);
+    }
+}
+
+impl<F: Float> Backward<F> for Reshape {
+    fn for_each_input(&self, f: &mut dyn FnMut(NodeId)) {
+        f(self.x);
+    }
+
+    fn backward(&self, _out: NodeId, grad: &ArrayD<F>, ctx: &mut BackwardCtx<'_, F>) {
+        if let Some(mut gx) = ctx.grad_mut(self.x) {
+            if let (Some(g), Some(d)) = (gx.as_slice_mut(), grad.as_slice()) {
+                g.iter_mut().zip(d).for_each(|(g, &d)| *g += d);
+            }
+        }
+    }
+}

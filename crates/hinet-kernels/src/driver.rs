@@ -1,0 +1,333 @@
+//! The blocked GEMM driver: cache blocking, packing, the macro-kernel loops
+//! around the microkernel, edge tiles, and the rayon split over macro-tiles.
+
+use crate::blocking::blocking;
+use crate::epilogue::{Activation, Epilogue, scale_c};
+use crate::error::GemmError;
+use crate::kernel::{KernelSpec, MAX_NR, MAX_TILE, TileEpilogue};
+use crate::pack::with_pack_buffers;
+use crate::view::{MatMut, MatRef};
+
+/// Below this many flops (2 m n k) a product stays on the calling thread:
+/// about 30 us of single-core work, where handing half to another rayon
+/// worker (a few us of wake-up and cache warm-up) stops paying off.
+const PAR_MIN_FLOPS: usize = 1 << 22;
+
+/// Relative cost of packing one element versus one multiply-add, used only to
+/// choose how to split C among threads: splitting along M makes every thread
+/// pack its own copy of B, splitting along N its own copy of A.
+const PACK_COST_MACS: usize = 8;
+
+/// A validated product in raw-pointer form. Element `(i, j)` of X lives at
+/// `x + i * rs_x + j * cs_x`; every view was bounds-checked when it was built.
+#[derive(Clone, Copy)]
+pub(crate) struct Problem {
+    pub m: usize,
+    pub n: usize,
+    pub k: usize,
+    pub alpha: f32,
+    pub beta: f32,
+    pub a: *const f32,
+    pub rsa: usize,
+    pub csa: usize,
+    pub b: *const f32,
+    pub rsb: usize,
+    pub csb: usize,
+    pub c: *mut f32,
+    pub rsc: usize,
+    pub csc: usize,
+    /// Null for no bias, otherwise `n` floats.
+    pub bias: *const f32,
+    pub relu: bool,
+}
+
+// SAFETY: a Problem is only shared among the tasks of one `run` call, which
+// read A, B and the bias (never written during the call) and write disjoint
+// rectangles of C (the split below hands each task its own rows x cols range,
+// and the view's strides were checked not to alias).
+unsafe impl Send for Problem {}
+// SAFETY: see `Send`.
+unsafe impl Sync for Problem {}
+
+/// Checks shapes and bias for `C = op(A) op(B)`; returns `(m, n, k)`.
+pub(crate) fn check_shapes<T>(
+    a: &MatRef<'_, T>,
+    b: &MatRef<'_, T>,
+    c: &MatMut<'_, T>,
+    epi: &Epilogue<'_, T>,
+) -> Result<(usize, usize, usize), GemmError> {
+    let (m, k, n) = (a.rows(), a.cols(), b.cols());
+    if b.rows() != k || c.rows() != m || c.cols() != n {
+        return Err(GemmError::DimensionMismatch {
+            a: (a.rows(), a.cols()),
+            b: (b.rows(), b.cols()),
+            c: (c.rows(), c.cols()),
+        });
+    }
+    epi.check(n)?;
+    Ok((m, n, k))
+}
+
+/// `C = act(alpha op(A) op(B) + beta C + bias)` with kernel `spec`.
+pub(crate) fn sgemm_with_spec(
+    spec: &KernelSpec,
+    alpha: f32,
+    a: MatRef<'_, f32>,
+    b: MatRef<'_, f32>,
+    beta: f32,
+    mut c: MatMut<'_, f32>,
+    epi: Epilogue<'_, f32>,
+) -> Result<(), GemmError> {
+    let (m, n, k) = check_shapes(&a, &b, &c, &epi)?;
+    if m == 0 || n == 0 {
+        return Ok(());
+    }
+    let (rsc, csc) = (c.row_stride(), c.col_stride());
+    if alpha == 0.0 || k == 0 {
+        // BLAS semantics: with alpha == 0 A and B are not read, so NaN in them
+        // does not leak into C.
+        // SAFETY: c is a checked m x n view.
+        unsafe { scale_c(m, n, beta, c.ptr_mut(), rsc, csc, &epi) };
+        return Ok(());
+    }
+    let p = Problem {
+        m,
+        n,
+        k,
+        alpha,
+        beta,
+        a: a.ptr(),
+        rsa: a.row_stride(),
+        csa: a.col_stride(),
+        b: b.ptr(),
+        rsb: b.row_stride(),
+        csb: b.col_stride(),
+        c: c.ptr_mut(),
+        rsc,
+        csc,
+        bias: epi.bias.map_or(std::ptr::null(), <[f32]>::as_ptr),
+        relu: epi.activation == Activation::Relu,
+    };
+    // SAFETY: p was built from checked views; `c` is exclusively borrowed for
+    // the duration of the call.
+    unsafe { run(spec, &p) };
+    Ok(())
+}
+
+/// Splits the product over rayon workers (or not) and runs it.
+///
+/// # Safety
+/// `p` must describe valid, in-bounds views with `m, n, k >= 1`, `C` not
+/// aliasing A, B or the bias.
+pub(crate) unsafe fn run(spec: &KernelSpec, p: &Problem) {
+    let threads = rayon::current_num_threads();
+    let flops = 2usize.saturating_mul(p.m).saturating_mul(p.n).saturating_mul(p.k);
+    if threads <= 1 || flops < PAR_MIN_FLOPS {
+        // SAFETY: the whole of C, forwarded contract.
+        unsafe { serial(spec, p, 0, p.m, 0, p.n) };
+        return;
+    }
+    let (tm, tn) = choose_grid(spec, p, threads);
+    let mt = p.m.div_ceil(spec.mr);
+    let nt = p.n.div_ceil(spec.nr);
+    let task = |t: usize| {
+        let (ti, tj) = (t / tn, t % tn);
+        // Chunk boundaries fall on whole MR x NR tiles, so the tile grid (and
+        // which tiles are edge tiles) is the same as on one thread.
+        let i0 = (ti * mt / tm * spec.mr).min(p.m);
+        let i1 = ((ti + 1) * mt / tm * spec.mr).min(p.m);
+        let j0 = (tj * nt / tn * spec.nr).min(p.n);
+        let j1 = ((tj + 1) * nt / tn * spec.nr).min(p.n);
+        if i0 < i1 && j0 < j1 {
+            // SAFETY: the (ti, tj) chunks partition C, so tasks write disjoint parts.
+            unsafe { serial(spec, p, i0, i1, j0, j1) };
+        }
+    };
+    par_range(0, tm * tn, &task);
+}
+
+/// Runs `f(lo..hi)` with recursive `rayon::join`, which needs no allocation.
+fn par_range(lo: usize, hi: usize, f: &(impl Fn(usize) + Sync)) {
+    match hi - lo {
+        0 => {}
+        1 => f(lo),
+        len => {
+            let mid = lo + len / 2;
+            rayon::join(|| par_range(lo, mid, f), || par_range(mid, hi, f));
+        }
+    }
+}
+
+/// Picks a `tm x tn` grid of macro-tiles (`tm * tn == threads`) that
+/// minimises the largest chunk's multiply-adds plus its packing work.
+fn choose_grid(spec: &KernelSpec, p: &Problem, threads: usize) -> (usize, usize) {
+    let mt = p.m.div_ceil(spec.mr);
+    let nt = p.n.div_ceil(spec.nr);
+    let mut best = (threads, 1);
+    let mut best_cost = usize::MAX;
+    for tm in 1..=threads {
+        if threads % tm != 0 {
+            continue;
+        }
+        let tn = threads / tm;
+        if tm > mt || tn > nt {
+            continue;
+        }
+        let rows = mt.div_ceil(tm) * spec.mr;
+        let cols = nt.div_ceil(tn) * spec.nr;
+        let cost = rows * cols + PACK_COST_MACS * (rows + cols);
+        if cost < best_cost {
+            best_cost = cost;
+            best = (tm, tn);
+        }
+    }
+    if best_cost == usize::MAX {
+        // Fewer tiles than threads in both directions: split the longer one.
+        if mt >= nt { (mt.min(threads), 1) } else { (1, nt.min(threads)) }
+    } else {
+        best
+    }
+}
+
+/// The classic five loops on rows `i0..i1`, columns `j0..j1` of C, on this thread.
+///
+/// # Safety
+/// As [`run`]; `i0 < i1 <= m`, `j0 < j1 <= n`, and no other thread touches
+/// this rectangle of C during the call.
+unsafe fn serial(spec: &KernelSpec, p: &Problem, i0: usize, i1: usize, j0: usize, j1: usize) {
+    let (m, n, k) = (i1 - i0, j1 - j0, p.k);
+    let blk = blocking(spec, k);
+    let nc_max = blk.nc.min(n.next_multiple_of(spec.nr));
+    let a_len = blk.mc.next_multiple_of(spec.mr) * blk.kc;
+    let b_len = nc_max.next_multiple_of(spec.nr) * blk.kc;
+    with_pack_buffers(a_len, b_len, |abuf, bbuf| {
+        let mut jc = 0;
+        while jc < n {
+            let nc = blk.nc.min(n - jc);
+            let mut pc = 0;
+            while pc < k {
+                let kc = blk.kc.min(k - pc);
+                let first = pc == 0;
+                let last = pc + kc == k;
+                // SAFETY: rows pc..pc+kc, columns j0+jc..j0+jc+nc of B are in
+                // the view; bbuf holds b_len >= ceil(nc / NR) * NR * kc floats.
+                unsafe {
+                    let src = p.b.add(pc * p.rsb + (j0 + jc) * p.csb);
+                    (spec.pack_b)(nc, kc, src, p.csb, p.rsb, bbuf);
+                }
+                let epi = TileEpilogue {
+                    alpha: p.alpha,
+                    // Later K blocks accumulate onto what the first one stored.
+                    beta: if first { p.beta } else { 1.0 },
+                    bias: std::ptr::null(),
+                    relu: last && p.relu,
+                };
+                let mut ic = 0;
+                while ic < m {
+                    let mc = blk.mc.min(m - ic);
+                    // SAFETY: rows i0+ic..+mc, columns pc..pc+kc of A are in
+                    // the view; abuf holds a_len >= ceil(mc / MR) * MR * kc floats.
+                    unsafe {
+                        let src = p.a.add((i0 + ic) * p.rsa + pc * p.csa);
+                        (spec.pack_a)(mc, kc, src, p.rsa, p.csa, abuf);
+                    }
+                    let mut jr = 0;
+                    while jr < nc {
+                        let nr = spec.nr.min(nc - jr);
+                        let col = j0 + jc + jr;
+                        let tile_epi = TileEpilogue {
+                            bias: if last && !p.bias.is_null() {
+                                // SAFETY: col < n, inside the bias row.
+                                unsafe { p.bias.add(col) }
+                            } else {
+                                std::ptr::null()
+                            },
+                            ..epi
+                        };
+                        // SAFETY: panel jr / NR of packed B.
+                        let bp = unsafe { bbuf.add(jr * kc) };
+                        let mut ir = 0;
+                        while ir < mc {
+                            let mr = spec.mr.min(mc - ir);
+                            // SAFETY: panel ir / MR of packed A; (row, col) is
+                            // inside this task's rectangle of C.
+                            unsafe {
+                                let ap = abuf.add(ir * kc);
+                                let cp = p.c.add((i0 + ic + ir) * p.rsc + col * p.csc);
+                                tile(spec, kc, ap, bp, cp, p.rsc, p.csc, mr, nr, &tile_epi);
+                            }
+                            ir += spec.mr;
+                        }
+                        jr += spec.nr;
+                    }
+                    ic += blk.mc;
+                }
+                pc += kc;
+            }
+            jc += blk.nc;
+        }
+    });
+}
+
+/// Scratch tile for edges, aligned like the packed panels.
+#[repr(C, align(64))]
+struct ScratchTile([f32; MAX_TILE]);
+
+/// One `mr x nr` tile of C (`mr <= MR`, `nr <= NR`). Full tiles with unit
+/// column stride go straight to the microkernel; edge tiles and strided C go
+/// through an on-stack scratch tile, so the kernel never reads or writes
+/// outside C, and it still runs the very same instruction sequence (the
+/// packed operands are zero-padded), which keeps results independent of
+/// where a tile falls.
+///
+/// # Safety
+/// `ap`/`bp` are packed micro-panels of depth `kc`; `c` is valid for an
+/// `mr x nr` tile with strides `rsc`, `csc`; `epi.bias` is null or holds `nr` floats.
+#[allow(clippy::too_many_arguments)]
+#[inline]
+unsafe fn tile(
+    spec: &KernelSpec,
+    kc: usize,
+    ap: *const f32,
+    bp: *const f32,
+    c: *mut f32,
+    rsc: usize,
+    csc: usize,
+    mr: usize,
+    nr: usize,
+    epi: &TileEpilogue,
+) {
+    if mr == spec.mr && nr == spec.nr && csc == 1 {
+        // SAFETY: a full tile with unit column stride, as the kernel requires.
+        unsafe { (spec.kernel)(kc, ap, bp, c, rsc, epi) };
+        return;
+    }
+    let snr = spec.nr;
+    let mut scratch = ScratchTile([0.0; MAX_TILE]);
+    let t = scratch.0.as_mut_ptr();
+    if epi.beta != 0.0 {
+        for i in 0..mr {
+            for j in 0..nr {
+                // SAFETY: (i, j) is inside both the C tile and the scratch tile.
+                unsafe { *t.add(i * snr + j) = *c.add(i * rsc + j * csc) };
+            }
+        }
+    }
+    let mut bias_pad = [0.0f32; MAX_NR];
+    let mut local = *epi;
+    if !epi.bias.is_null() && nr < snr {
+        for (j, slot) in bias_pad.iter_mut().enumerate().take(nr) {
+            // SAFETY: j < nr bias entries exist.
+            *slot = unsafe { *epi.bias.add(j) };
+        }
+        local.bias = bias_pad.as_ptr();
+    }
+    // SAFETY: the scratch tile is a full MR x NR tile with row stride NR.
+    unsafe { (spec.kernel)(kc, ap, bp, t, snr, &local) };
+    for i in 0..mr {
+        for j in 0..nr {
+            // SAFETY: as for the copy-in.
+            unsafe { *c.add(i * rsc + j * csc) = *t.add(i * snr + j) };
+        }
+    }
+}

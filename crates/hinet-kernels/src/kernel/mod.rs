@@ -1,0 +1,92 @@
+//! Register-blocked microkernels.
+//!
+//! A microkernel computes one `MR x NR` tile of `C` from an `MR x kc` micro-panel
+//! of packed A and a `kc x NR` micro-panel of packed B (see [`crate::pack`]):
+//!
+//! ```text
+//!   acc[i][j] = sum_{p < kc} a[p * MR + i] * b[p * NR + j]      (p ascending)
+//!   C[i][j]   = act( alpha * acc[i][j]  (+ beta * C[i][j])  (+ bias[j]) )
+//! ```
+//!
+//! The accumulators live in registers for the whole `kc` loop; the tile of `C`
+//! is read (only when `beta != 0`) and written exactly once. Every SIMD kernel
+//! has a portable twin ([`portable::kernel_body`] with the same `MR`, `NR` and
+//! fused multiply-add) that performs the identical sequence of roundings, so
+//! tests can demand bit-for-bit equality.
+
+use crate::dispatch::KernelKind;
+
+pub(crate) mod avx2;
+pub(crate) mod avx512;
+pub(crate) mod neon;
+pub(crate) mod portable;
+
+/// How the tile is stored: `C = act(alpha * acc + beta * C + bias)`.
+/// `beta == 0` means C is never read; `bias` is null for no bias, otherwise it
+/// points at `NR` readable values (the tile's columns of the bias row).
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct TileEpilogue {
+    pub alpha: f32,
+    pub beta: f32,
+    pub bias: *const f32,
+    pub relu: bool,
+}
+
+/// `kernel(kc, a, b, c, rs_c, epi)`: `a` holds `kc * MR`, `b` holds `kc * NR`
+/// packed values; `c` points at a full `MR x NR` tile with row stride `rs_c`
+/// and unit column stride.
+pub(crate) type MicroKernelFn = unsafe fn(usize, *const f32, *const f32, *mut f32, usize, &TileEpilogue);
+
+/// `pack(n, k, src, s_n, s_k, dst)`: see [`crate::pack::pack_panels`].
+pub(crate) type PackFn = unsafe fn(usize, usize, *const f32, usize, usize, *mut f32);
+
+/// Largest `MR * NR` of any kernel: the size of the on-stack scratch tile
+/// used for edge tiles and non-unit column strides.
+pub(crate) const MAX_TILE: usize = avx512::MR * avx512::NR;
+/// Largest `NR` of any kernel (the padded bias of an edge tile).
+pub(crate) const MAX_NR: usize = avx512::NR;
+
+/// Everything the driver needs to know about one kernel family.
+#[derive(Clone, Copy)]
+pub(crate) struct KernelSpec {
+    pub mr: usize,
+    pub nr: usize,
+    pub kernel: MicroKernelFn,
+    pub pack_a: PackFn,
+    pub pack_b: PackFn,
+}
+
+const _: () = {
+    assert!(avx2::MR * avx2::NR <= MAX_TILE);
+    assert!(portable::MR * portable::NR <= MAX_TILE);
+    assert!(neon::MR * neon::NR <= MAX_TILE);
+    assert!(avx2::NR <= MAX_NR && portable::NR <= MAX_NR && neon::NR <= MAX_NR);
+};
+
+/// The spec for `kind`, or `None` when this CPU cannot run it.
+pub(crate) fn spec(kind: KernelKind) -> Option<KernelSpec> {
+    if !kind.is_available() {
+        return None;
+    }
+    match kind {
+        KernelKind::Portable => Some(portable::SPEC),
+        KernelKind::Avx2 => avx2::spec(),
+        KernelKind::Avx512 => avx512::spec(),
+        KernelKind::Neon => neon::spec(),
+    }
+}
+
+/// The portable twin of `kind`'s microkernel: same tile, same operation order,
+/// fused multiply-add, so results must match bit for bit.
+pub(crate) fn twin(kind: KernelKind) -> (usize, usize, MicroKernelFn) {
+    match kind {
+        KernelKind::Portable => (portable::MR, portable::NR, portable::kernel),
+        KernelKind::Avx2 => (avx2::MR, avx2::NR, portable::kernel_body::<{ avx2::MR }, { avx2::NR }, true>),
+        KernelKind::Avx512 => (
+            avx512::MR,
+            avx512::NR,
+            portable::kernel_body::<{ avx512::MR }, { avx512::NR }, true>,
+        ),
+        KernelKind::Neon => (neon::MR, neon::NR, portable::kernel_body::<{ neon::MR }, { neon::NR }, true>),
+    }
+}

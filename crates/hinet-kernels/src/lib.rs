@@ -1,0 +1,284 @@
+//! # hinet-kernels
+//!
+//! Single-precision GEMM for CPUs, `C = act(alpha * op(A) * op(B) + beta * C + bias)`,
+//! written for the shapes of HiNet (expert MLPs of 320 -> 128 -> 64 applied to
+//! every row of a batch, forward and backward) but usable on its own:
+//!
+//! * any `m, n, k >= 0`, any strides (row-major, column-major, sub-matrices,
+//!   transposes via [`MatRef::t`]); `beta == 0` never reads `C` and
+//!   `alpha == 0` never reads `A` or `B`;
+//! * runtime-dispatched microkernels: AVX-512F (12 x 32), AVX2 + FMA (6 x 16),
+//!   NEON on aarch64 (8 x 8), portable (4 x 8); `HINET_KERNEL` forces one;
+//! * a fused epilogue (bias row + ReLU applied while the tile is in registers);
+//! * grouped GEMM for many independent products in one call;
+//! * rayon parallelism over macro-tiles of `C`, bit-identical results for any
+//!   number of threads, and no heap allocation per call once warm.
+//!
+//! `f64` ([`dgemm`]) goes through `matrixmultiply` plus one epilogue pass.
+//!
+//! ## Design
+//!
+//! The classic Goto/BLIS blocking. `C` is cut into NC-wide column blocks, `K`
+//! into KC-deep blocks and the rows into MC-high blocks; the matching pieces
+//! of B and A are copied ("packed") into aligned buffers laid out in exactly
+//! the order the microkernel reads them:
+//!
+//! ```text
+//!            KC                         NC
+//!        +--------+              +---------------+
+//!   MC   | A blk  |   x    KC    |  B block      |   ->  MC x NC block of C
+//!        | packed |              |  packed in    |
+//!        | in MR- |              |  NR-wide      |
+//!        | high   |              |  micro-panels |
+//!        | panels |              +---------------+
+//!        +--------+                   | NR |
+//!                                      \
+//!   MR x KC micro-panel  x  KC x NR micro-panel  ->  MR x NR tile in registers
+//! ```
+//!
+//! The B micro-panel stays in L1 while the A micro-panels stream from L2; the
+//! microkernel keeps an `MR x NR` tile of `C` in vector registers for the whole
+//! KC loop and stores it once, applying `alpha`, `beta`, the bias and the
+//! activation on the way out. Work is split over rayon workers by whole
+//! macro-tiles of `C`, never over `K`, so every element of `C` is accumulated
+//! in the same order whatever the number of threads. See `docs/kernels.md` at
+//! the workspace root for the full story.
+//!
+//! ## Example
+//!
+//! ```
+//! use hinet_kernels::{Activation, Epilogue, MatMut, MatRef, sgemm, sgemm_with_epilogue};
+//!
+//! # fn main() -> Result<(), hinet_kernels::GemmError> {
+//! // x: 2 x 3 (row-major), w: 3 x 2, y = relu(x w + bias)
+//! let x = [1.0f32, 2.0, 3.0, 4.0, 5.0, 6.0];
+//! let w = [1.0f32, -1.0, 0.5, -1.0, 0.0, -1.0];
+//! let bias = [0.5f32, 0.0];
+//! let mut y = [f32::NAN; 4]; // beta = 0: never read, so NaN does not leak
+//! sgemm_with_epilogue(
+//!     1.0,
+//!     MatRef::row_major(&x, 2, 3)?,
+//!     MatRef::row_major(&w, 3, 2)?,
+//!     0.0,
+//!     MatMut::row_major(&mut y, 2, 2)?,
+//!     Epilogue { bias: Some(&bias), activation: Activation::Relu },
+//! )?;
+//! assert_eq!(y, [2.5, 0.0, 7.0, 0.0]);
+//!
+//! // The weight gradient x^T dy uses a transposed view, no copy.
+//! let dy = [1.0f32, 0.0, 0.0, 1.0];
+//! let mut dw = [0.0f32; 6];
+//! sgemm(
+//!     1.0,
+//!     MatRef::row_major(&x, 2, 3)?.t(),
+//!     MatRef::row_major(&dy, 2, 2)?,
+//!     0.0,
+//!     MatMut::row_major(&mut dw, 3, 2)?,
+//! )?;
+//! assert_eq!(dw, [1.0, 4.0, 2.0, 5.0, 3.0, 6.0]);
+//! # Ok(())
+//! # }
+//! ```
+
+#![deny(unsafe_op_in_unsafe_fn)]
+#![warn(missing_docs)]
+
+mod blocking;
+mod dispatch;
+mod driver;
+mod epilogue;
+mod error;
+mod grouped;
+mod kernel;
+mod pack;
+mod view;
+
+pub use blocking::CacheSizes;
+pub use dispatch::{KernelKind, detected_kernel, selected_kernel};
+pub use epilogue::{Activation, Epilogue};
+pub use error::GemmError;
+pub use grouped::{GemmProblem, gemm_grouped, sgemm_grouped};
+pub use view::{MatMut, MatRef};
+
+/// Element types with a GEMM: `f32` (this crate's kernels) and `f64`
+/// (`matrixmultiply` plus an epilogue pass).
+pub trait Gemm: Copy + Send + Sync + 'static {
+    /// `C = act(alpha * op(A) * op(B) + beta * C + bias)`.
+    fn gemm(
+        alpha: Self,
+        a: MatRef<'_, Self>,
+        b: MatRef<'_, Self>,
+        beta: Self,
+        c: MatMut<'_, Self>,
+        epi: Epilogue<'_, Self>,
+    ) -> Result<(), GemmError>;
+}
+
+impl Gemm for f32 {
+    fn gemm(
+        alpha: f32,
+        a: MatRef<'_, f32>,
+        b: MatRef<'_, f32>,
+        beta: f32,
+        c: MatMut<'_, f32>,
+        epi: Epilogue<'_, f32>,
+    ) -> Result<(), GemmError> {
+        sgemm_with_epilogue(alpha, a, b, beta, c, epi)
+    }
+}
+
+impl Gemm for f64 {
+    fn gemm(
+        alpha: f64,
+        a: MatRef<'_, f64>,
+        b: MatRef<'_, f64>,
+        beta: f64,
+        mut c: MatMut<'_, f64>,
+        epi: Epilogue<'_, f64>,
+    ) -> Result<(), GemmError> {
+        let (m, n, k) = driver::check_shapes(&a, &b, &c, &epi)?;
+        if m == 0 || n == 0 {
+            return Ok(());
+        }
+        let (rsc, csc) = (c.row_stride(), c.col_stride());
+        let cp = c.ptr_mut();
+        if alpha == 0.0 || k == 0 {
+            // SAFETY: c is a checked m x n view.
+            unsafe { epilogue::scale_c(m, n, beta, cp, rsc, csc, &epi) };
+            return Ok(());
+        }
+        // Strides of checked views index inside their slices, and slices
+        // never exceed isize::MAX bytes, so these conversions cannot wrap.
+        let s = |x: usize| x as isize;
+        // SAFETY: all three views were bounds-checked (every (i, j) inside
+        // them is in their slice), C's strides were checked not to alias, and
+        // C is exclusively borrowed so it overlaps neither A nor B.
+        // matrixmultiply does not read C when beta == 0.
+        unsafe {
+            matrixmultiply::dgemm(
+                m,
+                k,
+                n,
+                alpha,
+                a.ptr(),
+                s(a.row_stride()),
+                s(a.col_stride()),
+                b.ptr(),
+                s(b.row_stride()),
+                s(b.col_stride()),
+                beta,
+                cp,
+                s(rsc),
+                s(csc),
+            );
+            epilogue::apply_in_place(m, n, cp, rsc, csc, &epi);
+        }
+        Ok(())
+    }
+}
+
+/// `C = alpha * op(A) * op(B) + beta * C` in `f32` with the selected kernel.
+pub fn sgemm(
+    alpha: f32,
+    a: MatRef<'_, f32>,
+    b: MatRef<'_, f32>,
+    beta: f32,
+    c: MatMut<'_, f32>,
+) -> Result<(), GemmError> {
+    sgemm_with_epilogue(alpha, a, b, beta, c, Epilogue::none())
+}
+
+/// `C = act(alpha * op(A) * op(B) + beta * C + bias)` in `f32`, the bias and
+/// activation fused into the store of each tile.
+pub fn sgemm_with_epilogue(
+    alpha: f32,
+    a: MatRef<'_, f32>,
+    b: MatRef<'_, f32>,
+    beta: f32,
+    c: MatMut<'_, f32>,
+    epi: Epilogue<'_, f32>,
+) -> Result<(), GemmError> {
+    sgemm_with_kernel(selected_kernel(), alpha, a, b, beta, c, epi)
+}
+
+/// [`sgemm_with_epilogue`] with a forced microkernel (tests, benchmarks).
+/// Fails with [`GemmError::KernelUnavailable`] if this CPU cannot run it.
+pub fn sgemm_with_kernel(
+    kind: KernelKind,
+    alpha: f32,
+    a: MatRef<'_, f32>,
+    b: MatRef<'_, f32>,
+    beta: f32,
+    c: MatMut<'_, f32>,
+    epi: Epilogue<'_, f32>,
+) -> Result<(), GemmError> {
+    let spec = kernel::spec(kind).ok_or(GemmError::KernelUnavailable(kind))?;
+    driver::sgemm_with_spec(&spec, alpha, a, b, beta, c, epi)
+}
+
+/// `C = act(alpha * op(A) * op(B) + beta * C + bias)` in `f64`, via `matrixmultiply`.
+pub fn dgemm(
+    alpha: f64,
+    a: MatRef<'_, f64>,
+    b: MatRef<'_, f64>,
+    beta: f64,
+    c: MatMut<'_, f64>,
+    epi: Epilogue<'_, f64>,
+) -> Result<(), GemmError> {
+    f64::gemm(alpha, a, b, beta, c, epi)
+}
+
+/// Register tile `(MR, NR)` of a kernel family.
+pub fn kernel_tile(kind: KernelKind) -> (usize, usize) {
+    let (mr, nr, _) = kernel::twin(kind);
+    (mr, nr)
+}
+
+/// Hooks for this crate's own tests; not part of the stable API.
+#[doc(hidden)]
+pub mod testing {
+    use crate::dispatch::KernelKind;
+    use crate::error::GemmError;
+    use crate::kernel::{self, TileEpilogue};
+
+    /// Runs one microkernel tile, either the SIMD kernel of `kind` or (with
+    /// `twin = true`) its portable twin. `a` holds `kc * MR`, `b` `kc * NR`
+    /// packed values, `c` a row-major `MR x NR` tile, `bias` `NR` values.
+    #[allow(clippy::too_many_arguments)]
+    pub fn run_microkernel(
+        kind: KernelKind,
+        twin: bool,
+        kc: usize,
+        a: &[f32],
+        b: &[f32],
+        c: &mut [f32],
+        alpha: f32,
+        beta: f32,
+        bias: Option<&[f32]>,
+        relu: bool,
+    ) -> Result<(), GemmError> {
+        let spec = kernel::spec(kind).ok_or(GemmError::KernelUnavailable(kind))?;
+        let (mr, nr, twin_fn) = kernel::twin(kind);
+        let f = if twin { twin_fn } else { spec.kernel };
+        let short = a.len() < kc * mr || b.len() < kc * nr || c.len() < mr * nr || bias.is_some_and(|b| b.len() < nr);
+        if short {
+            return Err(GemmError::OutOfBounds {
+                rows: mr,
+                cols: nr,
+                row_stride: nr,
+                col_stride: 1,
+                needed: kc * mr.max(nr),
+                len: a.len().min(b.len()),
+            });
+        }
+        let epi = TileEpilogue {
+            alpha,
+            beta,
+            bias: bias.map_or(std::ptr::null(), <[f32]>::as_ptr),
+            relu,
+        };
+        // SAFETY: lengths checked above; c is a full row-major MR x NR tile.
+        unsafe { f(kc, a.as_ptr(), b.as_ptr(), c.as_mut_ptr(), nr, &epi) };
+        Ok(())
+    }
+}
