@@ -16,10 +16,16 @@ pub(crate) struct BatchedMatMul {
 }
 
 fn as_batch<'a, F>(v: ArrayViewD<'a, F>) -> Result<ArrayView3<'a, F>> {
-    let shape = v.shape().to_vec();
+    if v.ndim() != 3 {
+        return Err(AutogradError::BadShape {
+            op: "batched_matmul",
+            shape: v.shape().to_vec(),
+            why: "expected a 3-D tensor [batch, rows, cols]",
+        });
+    }
     v.into_dimensionality::<Ix3>().map_err(|_| AutogradError::BadShape {
         op: "batched_matmul",
-        shape,
+        shape: vec![],
         why: "expected a 3-D tensor [batch, rows, cols]",
     })
 }

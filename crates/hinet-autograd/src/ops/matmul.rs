@@ -18,10 +18,16 @@ pub(crate) struct MatMul {
 }
 
 pub(crate) fn as_matrix<'a, F>(op: &'static str, v: ArrayViewD<'a, F>) -> Result<ArrayView2<'a, F>> {
-    let shape = v.shape().to_vec();
+    if v.ndim() != 2 {
+        return Err(AutogradError::BadShape {
+            op,
+            shape: v.shape().to_vec(),
+            why: "expected a 2-D tensor",
+        });
+    }
     v.into_dimensionality::<Ix2>().map_err(|_| AutogradError::BadShape {
         op,
-        shape,
+        shape: vec![],
         why: "expected a 2-D tensor",
     })
 }

@@ -1,0 +1,194 @@
+//! The engine's contract beyond single ops: errors, sparse gradients, no-grad mode, buffers,
+//! numerical stability.
+
+use hinet_autograd::{Activation, AutogradError, Gradients, ParamGrad, ParamStore, Tape, Workspace, concat};
+use ndarray::{ArrayD, array};
+
+fn arr(shape: &[usize], f: impl Fn(usize) -> f64) -> ArrayD<f64> {
+    let n = shape.iter().product();
+    ArrayD::from_shape_vec(shape, (0..n).map(f).collect()).unwrap()
+}
+
+#[test]
+fn shape_errors_name_the_op_and_both_shapes() {
+    let store = ParamStore::<f32>::new();
+    let tape = Tape::new(&store);
+    let a = tape.full(&[2, 3], 1.0);
+    let b = tape.full(&[4, 5], 1.0);
+    let e = a.matmul(b).unwrap_err();
+    assert_eq!(
+        e,
+        AutogradError::ShapeMismatch {
+            op: "matmul",
+            lhs: vec![2, 3],
+            rhs: vec![4, 5],
+            why: "inner dimensions differ (after transposition)"
+        }
+    );
+    let msg = a.add(b).unwrap_err().to_string();
+    assert!(msg.contains("add") && msg.contains("[2, 3]") && msg.contains("[4, 5]"), "{msg}");
+    let msg = a.linear(b, None, Activation::Relu).unwrap_err().to_string();
+    assert!(msg.starts_with("linear"), "{msg}");
+    let msg = concat(&[a, b], 0).unwrap_err().to_string();
+    assert!(msg.starts_with("concat"), "{msg}");
+    let e = a.gather_rows(&[0, 2]).unwrap_err();
+    assert_eq!(e, AutogradError::IndexOutOfRange { op: "gather_rows", index: 2, len: 2 });
+    assert!(matches!(a.softmax(2), Err(AutogradError::BadAxis { op: "softmax", axis: 2, ndim: 2 })));
+    assert!(matches!(a.reshape(&[5]), Err(AutogradError::ShapeMismatch { op: "reshape", .. })));
+    assert!(matches!(a.permute(&[0, 0]), Err(AutogradError::BadArgument { op: "permute", .. })));
+    let mut rng = rand::rng();
+    assert!(matches!(a.dropout(1.0, &mut rng), Err(AutogradError::BadArgument { op: "dropout", .. })));
+    assert!(matches!(tape.backward(a, &mut Gradients::new()), Err(AutogradError::LossNotScalar { .. })));
+}
+
+#[test]
+fn duplicate_parameter_names_are_rejected() {
+    let mut store = ParamStore::<f32>::new();
+    store.add("layer.0.weight", ArrayD::zeros(vec![2])).unwrap();
+    let e = store.add("layer.0.weight", ArrayD::zeros(vec![2])).unwrap_err();
+    assert_eq!(e, AutogradError::DuplicateName("layer.0.weight".into()));
+    assert!(store.id("layer.1.weight").is_err());
+    let id = store.id("layer.0.weight").unwrap();
+    assert!(matches!(store.set(id, ArrayD::zeros(vec![3])), Err(AutogradError::ParamShape { .. })));
+}
+
+#[test]
+fn embedding_gradients_are_sparse_sorted_and_summed() {
+    let mut store = ParamStore::<f64>::new();
+    let table = store.add("emb", arr(&[10, 3], |i| i as f64 * 0.1)).unwrap();
+    let mut grads = Gradients::new();
+    let tape = Tape::new(&store);
+    let rows = tape.param(table).gather_rows(&[7, 2, 7, 5]).unwrap();
+    let weights = tape.constant(arr(&[4, 3], |i| i as f64 + 1.0).view());
+    let loss = rows.mul(weights).unwrap().sum().unwrap();
+    tape.backward(loss, &mut grads).unwrap();
+    match grads.get(table).unwrap() {
+        ParamGrad::Rows { rows, values } => {
+            assert_eq!(rows, &[2, 5, 7]);
+            // row 7 was read at positions 0 and 2: weights 1,2,3 + 7,8,9
+            assert_eq!(values.row(2).to_vec(), vec![8.0, 10.0, 12.0]);
+            assert_eq!(values.row(0).to_vec(), vec![4.0, 5.0, 6.0]);
+            assert_eq!(values.row(1).to_vec(), vec![10.0, 11.0, 12.0]);
+        }
+        ParamGrad::Dense(_) => panic!("an embedding read only through gather must get sparse rows"),
+    }
+    let dense = grads.dense(table, &[10, 3]).unwrap();
+    assert_eq!(dense.sum(), (1..=12).sum::<usize>() as f64);
+}
+
+#[test]
+fn table_used_densely_and_sparsely_gets_one_dense_gradient() {
+    let mut store = ParamStore::<f64>::new();
+    let table = store.add("emb", arr(&[4, 2], |i| i as f64)).unwrap();
+    let mut grads = Gradients::new();
+    let tape = Tape::new(&store);
+    let t = tape.param(table);
+    let loss = t.gather_rows(&[1, 1]).unwrap().sum().unwrap().add(t.sum().unwrap()).unwrap();
+    tape.backward(loss, &mut grads).unwrap();
+    let ParamGrad::Dense(d) = grads.get(table).unwrap() else {
+        panic!("expected a dense gradient");
+    };
+    assert_eq!(d.to_owned(), array![[1.0, 1.0], [3.0, 3.0], [1.0, 1.0], [1.0, 1.0]].into_dyn());
+}
+
+#[test]
+fn value_used_twice_accumulates() {
+    let mut store = ParamStore::<f64>::new();
+    let x = store.add("x", array![3.0].into_dyn()).unwrap();
+    let mut grads = Gradients::new();
+    let tape = Tape::new(&store);
+    let v = tape.param(x);
+    // y = x * x + x  =>  dy/dx = 2x + 1 = 7
+    let y = v.mul(v).unwrap().add(v).unwrap().sum().unwrap();
+    tape.backward(y, &mut grads).unwrap();
+    assert_eq!(grads.dense(x, &[1]).unwrap()[[0]], 7.0);
+}
+
+#[test]
+fn no_grad_tape_records_no_backward_and_refuses_backward() {
+    let mut store = ParamStore::<f32>::new();
+    let w = store.add("w", ArrayD::ones(vec![2, 2])).unwrap();
+    let tape = Tape::no_grad(&store, Workspace::new());
+    let y = tape.param(w).matmul(tape.param(w)).unwrap().sum().unwrap();
+    assert_eq!(y.scalar().unwrap(), 8.0);
+    assert!(!y.requires_grad());
+    assert_eq!(tape.backward(y, &mut Gradients::new()), Err(AutogradError::NoGradTape));
+}
+
+#[test]
+fn buffers_and_constants_get_no_gradient() {
+    let mut store = ParamStore::<f64>::new();
+    let w = store.add("w", array![2.0].into_dyn()).unwrap();
+    let running = store.add_buffer("running_mean", array![5.0].into_dyn()).unwrap();
+    let mut grads = Gradients::new();
+    let tape = Tape::new(&store);
+    let y = tape.param(w).mul(tape.param(running)).unwrap().sum().unwrap();
+    tape.backward(y, &mut grads).unwrap();
+    assert_eq!(grads.dense(w, &[1]).unwrap()[[0]], 5.0);
+    assert!(grads.get(running).is_none());
+    assert_eq!(grads.ids().collect::<Vec<_>>(), vec![w]);
+}
+
+#[test]
+fn bce_and_softmax_are_stable_for_huge_logits() {
+    let mut store = ParamStore::<f32>::new();
+    let x = store.add("x", array![-1000.0f32, 1000.0, 0.0, 88.0, -88.0].into_dyn()).unwrap();
+    let y = array![1.0f32, 0.0, 1.0, 1.0, 0.0].into_dyn();
+    let mut grads = Gradients::new();
+    let tape = Tape::new(&store);
+    let loss = tape.param(x).bce_with_logits(tape.constant(y.view()), None, 1.0).unwrap();
+    let l = loss.value();
+    assert!((l[0] - 1000.0).abs() < 1e-3 && (l[1] - 1000.0).abs() < 1e-3, "{l:?}");
+    assert!((l[2] - std::f32::consts::LN_2).abs() < 1e-6);
+    assert!(l[3] < 1e-30 && l[3] >= 0.0 && l[4] < 1e-30 && l[4] >= 0.0, "{l:?}");
+    let total = loss.sum().unwrap();
+    tape.backward(total, &mut grads).unwrap();
+    let g = grads.dense(x, &[5]).unwrap();
+    assert_eq!(g.iter().copied().collect::<Vec<_>>(), vec![-1.0, 1.0, -0.5, 0.0, 0.0]);
+
+    let tape = Tape::new(&store);
+    let s = tape.param(x).softmax(0).unwrap().value();
+    assert!(s.iter().all(|v| v.is_finite()));
+    assert!((s[1] - 1.0).abs() < 1e-6);
+    let ls = tape.param(x).log_softmax(0).unwrap().value();
+    assert!((ls[0] + 2000.0).abs() < 1e-2, "{ls:?}");
+}
+
+#[test]
+fn batch_norm_reports_batch_statistics() {
+    let store = ParamStore::<f64>::new();
+    let tape = Tape::new(&store);
+    let x = tape.constant(array![[1.0, 10.0], [3.0, 10.0], [5.0, 10.0]].into_dyn().view());
+    let gamma = tape.full(&[2], 1.0);
+    let beta = tape.full(&[2], 0.0);
+    let (mut mean, mut var) = ([0.0; 2], [0.0; 2]);
+    let y = x.batch_norm_train(gamma, beta, 0.0, &mut mean, &mut var).unwrap().value();
+    assert_eq!(mean, [3.0, 10.0]);
+    assert!((var[0] - 8.0 / 3.0).abs() < 1e-12 && var[1] == 0.0);
+    let c0: Vec<f64> = y.column_of(0);
+    assert!((c0[0] + (1.5f64).sqrt()).abs() < 1e-12, "{c0:?}");
+}
+
+trait Column {
+    fn column_of(&self, j: usize) -> Vec<f64>;
+}
+impl Column for ArrayD<f64> {
+    fn column_of(&self, j: usize) -> Vec<f64> {
+        self.outer_iter().map(|r| r[j]).collect()
+    }
+}
+
+#[test]
+fn gradients_are_reused_between_steps_not_accumulated() {
+    let mut store = ParamStore::<f64>::new();
+    let w = store.add("w", array![1.0, 2.0].into_dyn()).unwrap();
+    let mut grads = Gradients::new();
+    let mut ws = Workspace::new();
+    for _ in 0..3 {
+        let tape = Tape::with_workspace(&store, ws);
+        let loss = tape.param(w).mul_scalar(3.0).unwrap().sum().unwrap();
+        tape.backward(loss, &mut grads).unwrap();
+        ws = tape.into_workspace();
+        assert_eq!(grads.dense(w, &[2]).unwrap().iter().copied().collect::<Vec<_>>(), vec![3.0, 3.0]);
+    }
+}
