@@ -21,22 +21,38 @@ fn build(store: &mut ParamStore<f32>, widths: &[usize], rng: &mut ChaCha8Rng) ->
         let bound = (6.0 / (w[0] + w[1]) as f32).sqrt();
         let weight = ArrayD::from_shape_fn(vec![w[1], w[0]], |_| rng.random_range(-bound..bound));
         let wid = store.add(format!("layer.{i}.weight"), weight).expect("unique");
-        let bid = store.add(format!("layer.{i}.bias"), ArrayD::zeros(vec![w[1]])).expect("unique");
+        let bid = store
+            .add(format!("layer.{i}.bias"), ArrayD::zeros(vec![w[1]]))
+            .expect("unique");
         layers.push((wid, bid));
     }
     Mlp { layers }
 }
 
-fn step(store: &mut ParamStore<f32>, mlp: &Mlp, x: &ArrayD<f32>, y: &ArrayD<f32>, ws: &mut Option<Workspace<f32>>, grads: &mut Gradients<f32>) {
+fn step(
+    store: &mut ParamStore<f32>,
+    mlp: &Mlp,
+    x: &ArrayD<f32>,
+    y: &ArrayD<f32>,
+    ws: &mut Option<Workspace<f32>>,
+    grads: &mut Gradients<f32>,
+) {
     {
         let tape = Tape::with_workspace(store, ws.take().unwrap_or_default());
         let mut h = tape.constant(x.view());
         let last = mlp.layers.len() - 1;
         for (i, &(w, b)) in mlp.layers.iter().enumerate() {
-            let act = if i == last { Activation::Identity } else { Activation::Relu };
+            let act = if i == last {
+                Activation::Identity
+            } else {
+                Activation::Relu
+            };
             h = h.linear(tape.param(w), Some(tape.param(b)), act).expect("shapes fit");
         }
-        let loss = h.bce_with_logits(tape.constant(y.view()), None, 1.0).and_then(|l| l.mean()).expect("shapes fit");
+        let loss = h
+            .bce_with_logits(tape.constant(y.view()), None, 1.0)
+            .and_then(|l| l.mean())
+            .expect("shapes fit");
         tape.backward(loss, grads).expect("scalar loss");
         black_box(loss.scalar().ok());
         *ws = Some(tape.into_workspace());
@@ -52,7 +68,10 @@ fn step(store: &mut ParamStore<f32>, mlp: &Mlp, x: &ArrayD<f32>, y: &ArrayD<f32>
 
 fn bench_mlp_step(c: &mut Criterion) {
     let mut group = c.benchmark_group("mlp_step");
-    for (name, batch, widths) in [("tiny 16-16-1", 32usize, vec![16usize, 16, 1]), ("expert 320-128-64-1", 256, vec![320, 128, 64, 1])] {
+    for (name, batch, widths) in [
+        ("tiny 16-16-1", 32usize, vec![16usize, 16, 1]),
+        ("expert 320-128-64-1", 256, vec![320, 128, 64, 1]),
+    ] {
         let mut rng = ChaCha8Rng::seed_from_u64(1);
         let mut store = ParamStore::new();
         let mlp = build(&mut store, &widths, &mut rng);

@@ -25,18 +25,10 @@ pub enum AutogradError {
     },
     /// An axis that the operand does not have.
     #[error("{op}: axis {axis} is out of range for a tensor of {ndim} dimensions")]
-    BadAxis {
-        op: &'static str,
-        axis: usize,
-        ndim: usize,
-    },
+    BadAxis { op: &'static str, axis: usize, ndim: usize },
     /// A row index past the end of the indexed axis.
     #[error("{op}: index {index} is out of range for an axis of length {len}")]
-    IndexOutOfRange {
-        op: &'static str,
-        index: usize,
-        len: usize,
-    },
+    IndexOutOfRange { op: &'static str, index: usize, len: usize },
     /// An invalid scalar argument (a probability outside [0, 1), a negative epsilon...).
     #[error("{op}: invalid argument: {why}")]
     BadArgument { op: &'static str, why: String },

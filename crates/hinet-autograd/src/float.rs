@@ -40,7 +40,13 @@ pub trait Float:
     fn f64(self) -> f64;
 }
 
-fn gemm_via_ndarray<F: Float>(alpha: F, a: ArrayView2<'_, F>, b: ArrayView2<'_, F>, beta: F, mut c: ArrayViewMut2<'_, F>) {
+fn gemm_via_ndarray<F: Float>(
+    alpha: F,
+    a: ArrayView2<'_, F>,
+    b: ArrayView2<'_, F>,
+    beta: F,
+    mut c: ArrayViewMut2<'_, F>,
+) {
     if beta == F::zero() {
         // beta = 0 must not read c: a NaN left in a recycled buffer would otherwise survive 0 * NaN.
         c.fill(F::zero());

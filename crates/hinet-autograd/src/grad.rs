@@ -202,7 +202,8 @@ fn scatter_rows_into<F: Float>(dense: &mut ArrayViewMutD<'_, F>, rows: &[usize],
 fn coalesce<F: Float>(slot: &mut Slot<F>) {
     let width = slot.row_width;
     slot.order.clear();
-    slot.order.extend(slot.row_indices.iter().copied().enumerate().map(|(k, r)| (r, k)));
+    slot.order
+        .extend(slot.row_indices.iter().copied().enumerate().map(|(k, r)| (r, k)));
     slot.order.sort_unstable();
     slot.merged.clear();
     slot.row_indices.clear();

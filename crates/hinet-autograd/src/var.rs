@@ -26,6 +26,9 @@ impl<F: Float> std::fmt::Debug for Var<'_, F> {
     }
 }
 
+// `add`, `mul`, `neg`... return `Result` (shapes are checked), so they cannot be the std
+// operator traits; the names are still the clearest.
+#[allow(clippy::should_implement_trait)]
 impl<'t, F: Float> Var<'t, F> {
     pub(crate) fn new(tape: &'t Tape<'t, F>, id: NodeId) -> Self {
         Self { tape, id }
@@ -69,7 +72,9 @@ impl<'t, F: Float> Var<'t, F> {
             if v.len() == 1 {
                 Ok(v.iter().copied().next().unwrap_or_else(F::zero))
             } else {
-                Err(AutogradError::LossNotScalar { shape: v.shape().to_vec() })
+                Err(AutogradError::LossNotScalar {
+                    shape: v.shape().to_vec(),
+                })
             }
         })
     }
@@ -95,7 +100,8 @@ impl<'t, F: Float> Var<'t, F> {
     /// `op(self[i]) op(other[i])` for each i of the leading axis of two 3-D tensors.
     pub fn batched_matmul(self, other: Var<'t, F>, ta: bool, tb: bool) -> Result<Self> {
         self.same_tape(other, "batched_matmul")?;
-        self.tape.record(|c| batched_matmul::forward(c, self.id, other.id, ta, tb))
+        self.tape
+            .record(|c| batched_matmul::forward(c, self.id, other.id, ta, tb))
     }
 
     /// Fused dense layer `act(self W^T + b)`; `self` is `[n, in]`, `w` `[out, in]`, `b` `[out]`.
@@ -104,7 +110,8 @@ impl<'t, F: Float> Var<'t, F> {
         if let Some(b) = b {
             self.same_tape(b, "linear")?;
         }
-        self.tape.record(|c| linear::forward(c, self.id, w.id, b.map(|b| b.id), act))
+        self.tape
+            .record(|c| linear::forward(c, self.id, w.id, b.map(|b| b.id), act))
     }
 
     /// Fused gate: `softmax(self)` over the E logits of each row (`self` is `[n, E]`) mixes the

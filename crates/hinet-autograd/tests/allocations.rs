@@ -42,14 +42,29 @@ struct Mlp {
 }
 
 /// One SGD step; returns the number of tape nodes it recorded.
-fn step(store: &mut ParamStore<f32>, m: &Mlp, ws: &mut Option<Workspace<f32>>, grads: &mut Gradients<f32>, ids: &[usize], y: &ArrayD<f32>) -> usize {
+fn step(
+    store: &mut ParamStore<f32>,
+    m: &Mlp,
+    ws: &mut Option<Workspace<f32>>,
+    grads: &mut Gradients<f32>,
+    ids: &[usize],
+    y: &ArrayD<f32>,
+) -> usize {
     let nodes;
     {
         let tape = Tape::with_workspace(store, ws.take().unwrap_or_default());
         let x = tape.param(m.emb).gather_rows(ids).unwrap();
-        let h = x.linear(tape.param(m.w1), Some(tape.param(m.b1)), Activation::Relu).unwrap();
-        let logits = h.linear(tape.param(m.w2), Some(tape.param(m.b2)), Activation::Identity).unwrap();
-        let loss = logits.bce_with_logits(tape.constant(y.view()), None, 1.0).unwrap().mean().unwrap();
+        let h = x
+            .linear(tape.param(m.w1), Some(tape.param(m.b1)), Activation::Relu)
+            .unwrap();
+        let logits = h
+            .linear(tape.param(m.w2), Some(tape.param(m.b2)), Activation::Identity)
+            .unwrap();
+        let loss = logits
+            .bce_with_logits(tape.constant(y.view()), None, 1.0)
+            .unwrap()
+            .mean()
+            .unwrap();
         tape.backward(loss, grads).unwrap();
         nodes = tape.len();
         *ws = Some(tape.into_workspace());
@@ -78,7 +93,12 @@ fn warm_training_steps_allocate_nothing_per_op() {
     let mut store = ParamStore::<f32>::new();
     let m = Mlp {
         emb: store.add("emb", ArrayD::from_elem(vec![50, 8], 0.1)).unwrap(),
-        w1: store.add("w1", ArrayD::from_shape_fn(vec![16, 8], |d| (d[0] as f32 - d[1] as f32) * 0.05)).unwrap(),
+        w1: store
+            .add(
+                "w1",
+                ArrayD::from_shape_fn(vec![16, 8], |d| (d[0] as f32 - d[1] as f32) * 0.05),
+            )
+            .unwrap(),
         b1: store.add("b1", ArrayD::zeros(vec![16])).unwrap(),
         w2: store.add("w2", ArrayD::from_elem(vec![1, 16], 0.1)).unwrap(),
         b2: store.add("b2", ArrayD::zeros(vec![1])).unwrap(),
@@ -100,6 +120,8 @@ fn warm_training_steps_allocate_nothing_per_op() {
     let per_step = (ALLOCATIONS.load(Ordering::Relaxed) - before) / steps;
     let bytes_per_step = (BYTES.load(Ordering::Relaxed) - bytes_before) / steps;
     println!("{nodes} nodes per step; {per_step} heap allocations ({bytes_per_step} bytes) per warm step");
-    assert_eq!(per_step, 0, "a warm step allocated {per_step} times ({bytes_per_step} bytes) for {nodes} nodes");
+    assert_eq!(
+        per_step, 0,
+        "a warm step allocated {per_step} times ({bytes_per_step} bytes) for {nodes} nodes"
+    );
 }
-

@@ -26,19 +26,48 @@ fn shape_errors_name_the_op_and_both_shapes() {
         }
     );
     let msg = a.add(b).unwrap_err().to_string();
-    assert!(msg.contains("add") && msg.contains("[2, 3]") && msg.contains("[4, 5]"), "{msg}");
+    assert!(
+        msg.contains("add") && msg.contains("[2, 3]") && msg.contains("[4, 5]"),
+        "{msg}"
+    );
     let msg = a.linear(b, None, Activation::Relu).unwrap_err().to_string();
     assert!(msg.starts_with("linear"), "{msg}");
     let msg = concat(&[a, b], 0).unwrap_err().to_string();
     assert!(msg.starts_with("concat"), "{msg}");
     let e = a.gather_rows(&[0, 2]).unwrap_err();
-    assert_eq!(e, AutogradError::IndexOutOfRange { op: "gather_rows", index: 2, len: 2 });
-    assert!(matches!(a.softmax(2), Err(AutogradError::BadAxis { op: "softmax", axis: 2, ndim: 2 })));
-    assert!(matches!(a.reshape(&[5]), Err(AutogradError::ShapeMismatch { op: "reshape", .. })));
-    assert!(matches!(a.permute(&[0, 0]), Err(AutogradError::BadArgument { op: "permute", .. })));
+    assert_eq!(
+        e,
+        AutogradError::IndexOutOfRange {
+            op: "gather_rows",
+            index: 2,
+            len: 2
+        }
+    );
+    assert!(matches!(
+        a.softmax(2),
+        Err(AutogradError::BadAxis {
+            op: "softmax",
+            axis: 2,
+            ndim: 2
+        })
+    ));
+    assert!(matches!(
+        a.reshape(&[5]),
+        Err(AutogradError::ShapeMismatch { op: "reshape", .. })
+    ));
+    assert!(matches!(
+        a.permute(&[0, 0]),
+        Err(AutogradError::BadArgument { op: "permute", .. })
+    ));
     let mut rng = rand::rng();
-    assert!(matches!(a.dropout(1.0, &mut rng), Err(AutogradError::BadArgument { op: "dropout", .. })));
-    assert!(matches!(tape.backward(a, &mut Gradients::new()), Err(AutogradError::LossNotScalar { .. })));
+    assert!(matches!(
+        a.dropout(1.0, &mut rng),
+        Err(AutogradError::BadArgument { op: "dropout", .. })
+    ));
+    assert!(matches!(
+        tape.backward(a, &mut Gradients::new()),
+        Err(AutogradError::LossNotScalar { .. })
+    ));
 }
 
 #[test]
@@ -49,7 +78,10 @@ fn duplicate_parameter_names_are_rejected() {
     assert_eq!(e, AutogradError::DuplicateName("layer.0.weight".into()));
     assert!(store.id("layer.1.weight").is_err());
     let id = store.id("layer.0.weight").unwrap();
-    assert!(matches!(store.set(id, ArrayD::zeros(vec![3])), Err(AutogradError::ParamShape { .. })));
+    assert!(matches!(
+        store.set(id, ArrayD::zeros(vec![3])),
+        Err(AutogradError::ParamShape { .. })
+    ));
 }
 
 #[test]
@@ -83,12 +115,21 @@ fn table_used_densely_and_sparsely_gets_one_dense_gradient() {
     let mut grads = Gradients::new();
     let tape = Tape::new(&store);
     let t = tape.param(table);
-    let loss = t.gather_rows(&[1, 1]).unwrap().sum().unwrap().add(t.sum().unwrap()).unwrap();
+    let loss = t
+        .gather_rows(&[1, 1])
+        .unwrap()
+        .sum()
+        .unwrap()
+        .add(t.sum().unwrap())
+        .unwrap();
     tape.backward(loss, &mut grads).unwrap();
     let ParamGrad::Dense(d) = grads.get(table).unwrap() else {
         panic!("expected a dense gradient");
     };
-    assert_eq!(d.to_owned(), array![[1.0, 1.0], [3.0, 3.0], [1.0, 1.0], [1.0, 1.0]].into_dyn());
+    assert_eq!(
+        d.to_owned(),
+        array![[1.0, 1.0], [3.0, 3.0], [1.0, 1.0], [1.0, 1.0]].into_dyn()
+    );
 }
 
 #[test]
@@ -132,11 +173,16 @@ fn buffers_and_constants_get_no_gradient() {
 #[test]
 fn bce_and_softmax_are_stable_for_huge_logits() {
     let mut store = ParamStore::<f32>::new();
-    let x = store.add("x", array![-1000.0f32, 1000.0, 0.0, 88.0, -88.0].into_dyn()).unwrap();
+    let x = store
+        .add("x", array![-1000.0f32, 1000.0, 0.0, 88.0, -88.0].into_dyn())
+        .unwrap();
     let y = array![1.0f32, 0.0, 1.0, 1.0, 0.0].into_dyn();
     let mut grads = Gradients::new();
     let tape = Tape::new(&store);
-    let loss = tape.param(x).bce_with_logits(tape.constant(y.view()), None, 1.0).unwrap();
+    let loss = tape
+        .param(x)
+        .bce_with_logits(tape.constant(y.view()), None, 1.0)
+        .unwrap();
     let l = loss.value();
     assert!((l[0] - 1000.0).abs() < 1e-3 && (l[1] - 1000.0).abs() < 1e-3, "{l:?}");
     assert!((l[2] - std::f32::consts::LN_2).abs() < 1e-6);
@@ -162,7 +208,10 @@ fn batch_norm_reports_batch_statistics() {
     let gamma = tape.full(&[2], 1.0);
     let beta = tape.full(&[2], 0.0);
     let (mut mean, mut var) = ([0.0; 2], [0.0; 2]);
-    let y = x.batch_norm_train(gamma, beta, 0.0, &mut mean, &mut var).unwrap().value();
+    let y = x
+        .batch_norm_train(gamma, beta, 0.0, &mut mean, &mut var)
+        .unwrap()
+        .value();
     assert_eq!(mean, [3.0, 10.0]);
     assert!((var[0] - 8.0 / 3.0).abs() < 1e-12 && var[1] == 0.0);
     let c0: Vec<f64> = y.column_of(0);
@@ -189,6 +238,9 @@ fn gradients_are_reused_between_steps_not_accumulated() {
         let loss = tape.param(w).mul_scalar(3.0).unwrap().sum().unwrap();
         tape.backward(loss, &mut grads).unwrap();
         ws = tape.into_workspace();
-        assert_eq!(grads.dense(w, &[2]).unwrap().iter().copied().collect::<Vec<_>>(), vec![3.0, 3.0]);
+        assert_eq!(
+            grads.dense(w, &[2]).unwrap().iter().copied().collect::<Vec<_>>(),
+            vec![3.0, 3.0]
+        );
     }
 }

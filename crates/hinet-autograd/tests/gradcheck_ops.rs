@@ -25,7 +25,10 @@ where
     Fun: for<'t> Fn(&'t Tape<'t, f64>, &[Var<'t, f64>]) -> Result<Var<'t, f64>>,
 {
     let report = gradcheck(inputs, f, GradcheckOptions::default()).unwrap_or_else(|e| panic!("{name}: {e}"));
-    assert!(report.checked > 0 || inputs.iter().all(|x| x.is_empty()), "{name}: nothing checked");
+    assert!(
+        report.checked > 0 || inputs.iter().all(|x| x.is_empty()),
+        "{name}: nothing checked"
+    );
     assert!(report.passed(), "{name}: {report:?}");
 }
 
@@ -37,7 +40,9 @@ fn matmul_every_transpose() {
         for (ta, tb) in [(false, false), (true, false), (false, true), (true, true)] {
             let a = random(&(if ta { [k, m] } else { [m, k] }), s as u64);
             let b = random(&(if tb { [n, k] } else { [k, n] }), 100 + s as u64);
-            check(&format!("matmul {m}x{k}x{n} ta={ta} tb={tb}"), &[a, b], |_, v| v[0].matmul_t(v[1], ta, tb));
+            check(&format!("matmul {m}x{k}x{n} ta={ta} tb={tb}"), &[a, b], |_, v| {
+                v[0].matmul_t(v[1], ta, tb)
+            });
         }
     }
 }
@@ -54,7 +59,9 @@ fn batched_matmul_every_transpose() {
         let (batch, m, k, n) = (3, 2, 4, 1);
         let a = random(&(if ta { [batch, k, m] } else { [batch, m, k] }), 1);
         let b = random(&(if tb { [batch, n, k] } else { [batch, k, n] }), 2);
-        check(&format!("batched_matmul ta={ta} tb={tb}"), &[a, b], |_, v| v[0].batched_matmul(v[1], ta, tb));
+        check(&format!("batched_matmul ta={ta} tb={tb}"), &[a, b], |_, v| {
+            v[0].batched_matmul(v[1], ta, tb)
+        });
     }
 }
 
@@ -73,19 +80,27 @@ fn add_sub_mul_div_with_broadcasting() {
     for (i, &(sa, sb)) in BROADCAST_PAIRS.iter().enumerate() {
         let a = random(sa, i as u64);
         let b = away_from_zero(sb, 50 + i as u64);
-        check(&format!("add {sa:?} {sb:?}"), &[a.clone(), b.clone()], |_, v| v[0].add(v[1]));
-        check(&format!("sub {sb:?} {sa:?}"), &[b.clone(), a.clone()], |_, v| v[0].sub(v[1]));
-        check(&format!("mul {sa:?} {sb:?}"), &[a.clone(), b.clone()], |_, v| v[0].mul(v[1]));
-        check(&format!("div {sa:?} {sb:?}"), &[a.clone(), b.clone()], |_, v| v[0].div(v[1]));
+        check(&format!("add {sa:?} {sb:?}"), &[a.clone(), b.clone()], |_, v| {
+            v[0].add(v[1])
+        });
+        check(&format!("sub {sb:?} {sa:?}"), &[b.clone(), a.clone()], |_, v| {
+            v[0].sub(v[1])
+        });
+        check(&format!("mul {sa:?} {sb:?}"), &[a.clone(), b.clone()], |_, v| {
+            v[0].mul(v[1])
+        });
+        check(&format!("div {sa:?} {sb:?}"), &[a.clone(), b.clone()], |_, v| {
+            v[0].div(v[1])
+        });
     }
 }
 
 #[test]
 fn scalar_ops() {
     let x = positive(&[3, 1, 2], 3);
-    check("add_scalar", &[x.clone()], |_, v| v[0].add_scalar(0.7));
-    check("mul_scalar", &[x.clone()], |_, v| v[0].mul_scalar(-1.3));
-    check("powf", &[x.clone()], |_, v| v[0].powf(2.5));
+    check("add_scalar", std::slice::from_ref(&x), |_, v| v[0].add_scalar(0.7));
+    check("mul_scalar", std::slice::from_ref(&x), |_, v| v[0].mul_scalar(-1.3));
+    check("powf", std::slice::from_ref(&x), |_, v| v[0].powf(2.5));
     check("powf negative exponent", &[x], |_, v| v[0].powf(-1.5));
 }
 
@@ -93,12 +108,12 @@ fn scalar_ops() {
 fn unary_ops() {
     let x = away_from_zero(&[4, 3], 4);
     let p = positive(&[1, 5], 5);
-    check("neg", &[x.clone()], |_, v| v[0].neg());
-    check("exp", &[x.clone()], |_, v| v[0].exp());
-    check("log", &[p.clone()], |_, v| v[0].log());
+    check("neg", std::slice::from_ref(&x), |_, v| v[0].neg());
+    check("exp", std::slice::from_ref(&x), |_, v| v[0].exp());
+    check("log", std::slice::from_ref(&p), |_, v| v[0].log());
     check("sqrt", &[p], |_, v| v[0].sqrt());
-    check("sigmoid", &[x.clone()], |_, v| v[0].sigmoid());
-    check("tanh", &[x.clone()], |_, v| v[0].tanh());
+    check("sigmoid", std::slice::from_ref(&x), |_, v| v[0].sigmoid());
+    check("tanh", std::slice::from_ref(&x), |_, v| v[0].tanh());
     check("relu", &[x], |_, v| v[0].relu());
 }
 
@@ -106,30 +121,38 @@ fn unary_ops() {
 fn softmax_and_log_softmax_along_each_axis() {
     let x = random(&[3, 1, 4], 6).mapv(|v| 3.0 * v);
     for axis in 0..3 {
-        check(&format!("softmax axis {axis}"), &[x.clone()], |_, v| v[0].softmax(axis));
-        check(&format!("log_softmax axis {axis}"), &[x.clone()], |_, v| v[0].log_softmax(axis));
+        check(&format!("softmax axis {axis}"), std::slice::from_ref(&x), |_, v| {
+            v[0].softmax(axis)
+        });
+        check(&format!("log_softmax axis {axis}"), std::slice::from_ref(&x), |_, v| {
+            v[0].log_softmax(axis)
+        });
     }
 }
 
 #[test]
 fn reductions() {
     let x = random(&[2, 3, 1], 8);
-    check("sum", &[x.clone()], |_, v| v[0].sum());
-    check("mean", &[x.clone()], |_, v| v[0].mean());
+    check("sum", std::slice::from_ref(&x), |_, v| v[0].sum());
+    check("mean", std::slice::from_ref(&x), |_, v| v[0].mean());
     for axis in 0..3 {
-        check(&format!("sum_axis {axis}"), &[x.clone()], |_, v| v[0].sum_axis(axis));
-        check(&format!("mean_axis {axis}"), &[x.clone()], |_, v| v[0].mean_axis(axis));
+        check(&format!("sum_axis {axis}"), std::slice::from_ref(&x), |_, v| {
+            v[0].sum_axis(axis)
+        });
+        check(&format!("mean_axis {axis}"), std::slice::from_ref(&x), |_, v| {
+            v[0].mean_axis(axis)
+        });
     }
 }
 
 #[test]
 fn shape_ops() {
     let x = random(&[2, 3, 4], 9);
-    check("reshape", &[x.clone()], |_, v| v[0].reshape(&[4, 6]));
-    check("permute", &[x.clone()], |_, v| v[0].permute(&[2, 0, 1]));
+    check("reshape", std::slice::from_ref(&x), |_, v| v[0].reshape(&[4, 6]));
+    check("permute", std::slice::from_ref(&x), |_, v| v[0].permute(&[2, 0, 1]));
     check("transpose", &[random(&[3, 5], 10)], |_, v| v[0].t());
-    check("narrow", &[x.clone()], |_, v| v[0].narrow(2, 1, 2));
-    check("split then recombine unevenly", &[x.clone()], |_, v| {
+    check("narrow", std::slice::from_ref(&x), |_, v| v[0].narrow(2, 1, 2));
+    check("split then recombine unevenly", std::slice::from_ref(&x), |_, v| {
         let parts = v[0].split(1, &[1, 2])?;
         parts[0].sum()?.add(parts[1].mul_scalar(2.0)?.sum()?)
     });
@@ -137,7 +160,9 @@ fn shape_ops() {
         let mut shape_b = [2, 3, 4];
         shape_b[axis] = 1;
         let b = random(&shape_b, 11);
-        check(&format!("concat axis {axis}"), &[x.clone(), b], |_, v| concat(&[v[0], v[1], v[0]], axis));
+        check(&format!("concat axis {axis}"), &[x.clone(), b], |_, v| {
+            concat(&[v[0], v[1], v[0]], axis)
+        });
     }
 }
 
@@ -145,9 +170,15 @@ fn shape_ops() {
 fn gather_and_scatter_rows() {
     let table = random(&[5, 3], 12);
     // Repeated indices: a row read twice gets both gradients.
-    check("gather_rows", &[table.clone()], |_, v| v[0].gather_rows(&[4, 0, 4, 2]));
-    check("gather_rows of an intermediate", &[table], |_, v| v[0].mul_scalar(2.0)?.gather_rows(&[1, 1, 3]));
-    check("scatter_add_rows", &[random(&[4, 2], 13)], |_, v| v[0].scatter_add_rows(&[3, 0, 3, 1], 5));
+    check("gather_rows", std::slice::from_ref(&table), |_, v| {
+        v[0].gather_rows(&[4, 0, 4, 2])
+    });
+    check("gather_rows of an intermediate", &[table], |_, v| {
+        v[0].mul_scalar(2.0)?.gather_rows(&[1, 1, 3])
+    });
+    check("scatter_add_rows", &[random(&[4, 2], 13)], |_, v| {
+        v[0].scatter_add_rows(&[3, 0, 3, 1], 5)
+    });
     check("select then scatter rows", &[random(&[6, 2], 14)], |_, v| {
         v[0].select_rows(&[5, 2, 0])?.tanh()?.scatter_rows(&[5, 2, 0], 6)
     });
@@ -158,8 +189,12 @@ fn bce_with_logits_all_inputs() {
     let x = random(&[4, 2], 15).mapv(|v| 4.0 * v);
     let y = random(&[4, 2], 16).mapv(|v| (v + 1.0) / 2.0); // soft labels in (0, 1)
     let w = positive(&[4, 2], 17);
-    check("bce", &[x.clone(), y.clone()], |_, v| v[0].bce_with_logits(v[1], None, 1.0));
-    check("bce weighted, pos_weight 3", &[x, y, w], |_, v| v[0].bce_with_logits(v[1], Some(v[2]), 3.0));
+    check("bce", &[x.clone(), y.clone()], |_, v| {
+        v[0].bce_with_logits(v[1], None, 1.0)
+    });
+    check("bce weighted, pos_weight 3", &[x, y, w], |_, v| {
+        v[0].bce_with_logits(v[1], Some(v[2]), 3.0)
+    });
 }
 
 #[test]
@@ -194,15 +229,21 @@ fn fused_linear() {
         let x = random(&[n, i], 24);
         let w = random(&[o, i], 25);
         let b = random(&[o], 26);
-        check(&format!("linear {n}x{i}->{o}"), &[x.clone(), w.clone(), b.clone()], |_, v| {
-            v[0].linear(v[1], Some(v[2]), Activation::Identity)
-        });
+        check(
+            &format!("linear {n}x{i}->{o}"),
+            &[x.clone(), w.clone(), b.clone()],
+            |_, v| v[0].linear(v[1], Some(v[2]), Activation::Identity),
+        );
         // ReLU: shift the bias so no pre-activation sits at the kink.
         let bb = b.mapv(|v| v + 0.05);
-        check(&format!("linear+relu {n}x{i}->{o}"), &[x.clone(), w.clone(), bb], |_, v| {
-            v[0].linear(v[1], Some(v[2]), Activation::Relu)
+        check(
+            &format!("linear+relu {n}x{i}->{o}"),
+            &[x.clone(), w.clone(), bb],
+            |_, v| v[0].linear(v[1], Some(v[2]), Activation::Relu),
+        );
+        check(&format!("linear no bias {n}x{i}->{o}"), &[x, w], |_, v| {
+            v[0].linear(v[1], None, Activation::Identity)
         });
-        check(&format!("linear no bias {n}x{i}->{o}"), &[x, w], |_, v| v[0].linear(v[1], None, Activation::Identity));
     }
 }
 
@@ -211,7 +252,11 @@ fn fused_gate_and_mix() {
     for &(e, n, d) in &[(1, 1, 1), (5, 3, 2), (2, 4, 1), (3, 1, 4)] {
         let z = random(&[n, e], 27);
         let experts = random(&[e, n, d], 28);
-        check(&format!("gate E={e} n={n} d={d}"), &[z.clone(), experts.clone()], |_, v| v[0].gate(v[1]));
+        check(
+            &format!("gate E={e} n={n} d={d}"),
+            &[z.clone(), experts.clone()],
+            |_, v| v[0].gate(v[1]),
+        );
         check(&format!("mix E={e} n={n} d={d}"), &[z, experts], |_, v| v[0].mix(v[1]));
     }
 }
@@ -224,7 +269,9 @@ fn composite_two_layer_network() {
     let y = random(&[4, 1], 32).mapv(|v| if v > 0.0 { 1.0 } else { 0.0 });
     check("mlp + bce", &[w1, w2], |t, v| {
         let h = t.constant(x.view()).linear(v[0], None, Activation::Identity)?.tanh()?;
-        h.linear(v[1], None, Activation::Identity)?.bce_with_logits(t.constant(y.view()), None, 1.0)?.mean()
+        h.linear(v[1], None, Activation::Identity)?
+            .bce_with_logits(t.constant(y.view()), None, 1.0)?
+            .mean()
     });
 }
 

@@ -27,7 +27,10 @@ pub(crate) struct BatchNorm<F> {
 pub(crate) enum Stats<'a, F> {
     /// Batch statistics; the biased batch mean and variance are written to these slices (one
     /// value per feature) for the caller's running averages.
-    Batch { mean_out: &'a mut [F], var_out: &'a mut [F] },
+    Batch {
+        mean_out: &'a mut [F],
+        var_out: &'a mut [F],
+    },
     /// Running statistics (inference), as tape nodes of shape `[features]`.
     Running { mean: NodeId, var: NodeId },
 }
@@ -119,7 +122,11 @@ pub(crate) fn forward<F: Float>(
                         *v += (x - mu) * (x - mu);
                     }
                 }
-                for ((rv, vo), (mo, &mu)) in r.iter_mut().zip(var_out.iter_mut()).zip(mean_out.iter_mut().zip(m.iter())) {
+                for ((rv, vo), (mo, &mu)) in r
+                    .iter_mut()
+                    .zip(var_out.iter_mut())
+                    .zip(mean_out.iter_mut().zip(m.iter()))
+                {
                     let var = *rv * inv_n;
                     *vo = var;
                     *mo = mu;
@@ -130,7 +137,9 @@ pub(crate) fn forward<F: Float>(
                 let rm = features(ctx.value(rm), d, "running mean needs one value per feature")?;
                 let rv = features(ctx.value(rv), d, "running variance needs one value per feature")?;
                 m.copy_from_slice(rm);
-                r.iter_mut().zip(rv).for_each(|(r, &v)| *r = F::one() / (v + eps).sqrt());
+                r.iter_mut()
+                    .zip(rv)
+                    .for_each(|(r, &v)| *r = F::one() / (v + eps).sqrt());
             }
         }
     }
@@ -201,7 +210,11 @@ impl<F: Float> Backward<F> for BatchNorm<F> {
                 return;
             };
             let inv_n = F::one() / F::of(n.max(1) as f64);
-            for ((grow, xrow), drow) in gx.chunks_exact_mut(step).zip(xs.chunks_exact(step)).zip(dy.chunks_exact(step)) {
+            for ((grow, xrow), drow) in gx
+                .chunks_exact_mut(step)
+                .zip(xs.chunks_exact(step))
+                .zip(dy.chunks_exact(step))
+            {
                 for j in 0..d {
                     let scale = gamma[j] * r[j];
                     grow[j] += if training {

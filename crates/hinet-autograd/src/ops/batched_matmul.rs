@@ -39,8 +39,16 @@ pub(crate) fn forward<F: Float>(
 ) -> Result<(ArrayD<F>, super::Op<F>)> {
     let av = as_batch(ctx.value(a))?;
     let bv = as_batch(ctx.value(b))?;
-    let (m, k) = if ta { (av.shape()[2], av.shape()[1]) } else { (av.shape()[1], av.shape()[2]) };
-    let (k2, n) = if tb { (bv.shape()[2], bv.shape()[1]) } else { (bv.shape()[1], bv.shape()[2]) };
+    let (m, k) = if ta {
+        (av.shape()[2], av.shape()[1])
+    } else {
+        (av.shape()[1], av.shape()[2])
+    };
+    let (k2, n) = if tb {
+        (bv.shape()[2], bv.shape()[1])
+    } else {
+        (bv.shape()[1], bv.shape()[2])
+    };
     if av.shape()[0] != bv.shape()[0] || k != k2 {
         return Err(AutogradError::ShapeMismatch {
             op: "batched_matmul",

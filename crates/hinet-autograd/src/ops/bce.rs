@@ -58,7 +58,10 @@ pub(crate) fn forward<F: Float>(
         });
     }
     let mut out = ctx.pool.uninit(xv.shape());
-    Zip::from(&mut out).and(&xv).and(&yv).for_each(|o, &x, &y| *o = unweighted(x, y, pos_weight));
+    Zip::from(&mut out)
+        .and(&xv)
+        .and(&yv)
+        .for_each(|o, &x, &y| *o = unweighted(x, y, pos_weight));
     if let Some(w) = w {
         let wv = ctx.value(w);
         check(&wv, "logits and weights must have the same shape")?;
@@ -93,21 +96,34 @@ impl<F: Float> Backward<F> for BceWithLogits<F> {
             (None, Err(_)) => return,
         };
         if let Some(mut gx) = ctx.grad_mut(self.x) {
-            Zip::from(&mut gx).and(grad).and(&xv).and(&yv).and(&wv).for_each(|g, &d, &x, &y, &w| {
-                let s = sigmoid(x);
-                *g += d * w * ((one - y) * s - p * y * (one - s));
-            });
+            Zip::from(&mut gx)
+                .and(grad)
+                .and(&xv)
+                .and(&yv)
+                .and(&wv)
+                .for_each(|g, &d, &x, &y, &w| {
+                    let s = sigmoid(x);
+                    *g += d * w * ((one - y) * s - p * y * (one - s));
+                });
         }
         if let Some(mut gy) = ctx.grad_mut(self.y) {
-            Zip::from(&mut gy).and(grad).and(&xv).and(&wv).for_each(|g, &d, &x, &w| {
-                *g += d * w * (p * softplus(-x) - softplus(x));
-            });
+            Zip::from(&mut gy)
+                .and(grad)
+                .and(&xv)
+                .and(&wv)
+                .for_each(|g, &d, &x, &w| {
+                    *g += d * w * (p * softplus(-x) - softplus(x));
+                });
         }
         if let Some(w) = self.w {
             if let Some(mut gw) = ctx.grad_mut(w) {
-                Zip::from(&mut gw).and(grad).and(&xv).and(&yv).for_each(|g, &d, &x, &y| {
-                    *g += d * unweighted(x, y, p);
-                });
+                Zip::from(&mut gw)
+                    .and(grad)
+                    .and(&xv)
+                    .and(&yv)
+                    .for_each(|g, &d, &x, &y| {
+                        *g += d * unweighted(x, y, p);
+                    });
             }
         }
     }

@@ -13,7 +13,11 @@ pub(crate) struct Concat {
     axis: usize,
 }
 
-pub(crate) fn forward<F: Float>(ctx: &mut ForwardCtx<'_, F>, xs: &[NodeId], axis: usize) -> Result<(ArrayD<F>, super::Op<F>)> {
+pub(crate) fn forward<F: Float>(
+    ctx: &mut ForwardCtx<'_, F>,
+    xs: &[NodeId],
+    axis: usize,
+) -> Result<(ArrayD<F>, super::Op<F>)> {
     let Some(&first) = xs.first() else {
         return Err(AutogradError::BadArgument {
             op: "concat",
@@ -26,7 +30,13 @@ pub(crate) fn forward<F: Float>(ctx: &mut ForwardCtx<'_, F>, xs: &[NodeId], axis
     for &x in xs {
         let v = ctx.value(x);
         let same_rank = v.ndim() == f.ndim();
-        if !same_rank || v.shape().iter().zip(f.shape()).enumerate().any(|(i, (a, b))| i != axis && a != b) {
+        if !same_rank
+            || v.shape()
+                .iter()
+                .zip(f.shape())
+                .enumerate()
+                .any(|(i, (a, b))| i != axis && a != b)
+        {
             return Err(AutogradError::ShapeMismatch {
                 op: "concat",
                 lhs: f.shape().to_vec(),
@@ -44,7 +54,8 @@ pub(crate) fn forward<F: Float>(ctx: &mut ForwardCtx<'_, F>, xs: &[NodeId], axis
     for &x in xs {
         let v = ctx.value(x);
         let len = v.shape()[axis];
-        out.slice_axis_mut(Axis(axis), Slice::from(start..start + len)).assign(&v);
+        out.slice_axis_mut(Axis(axis), Slice::from(start..start + len))
+            .assign(&v);
         start += len;
     }
     let mut inputs = ctx.pool.take_indices();

@@ -14,7 +14,12 @@ pub(crate) struct Dropout<F> {
     mask: ArrayD<F>,
 }
 
-pub(crate) fn forward<F: Float, R: rand::Rng + ?Sized>(ctx: &mut ForwardCtx<'_, F>, x: NodeId, p: f64, rng: &mut R) -> Result<(ArrayD<F>, super::Op<F>)> {
+pub(crate) fn forward<F: Float, R: rand::Rng + ?Sized>(
+    ctx: &mut ForwardCtx<'_, F>,
+    x: NodeId,
+    p: f64,
+    rng: &mut R,
+) -> Result<(ArrayD<F>, super::Op<F>)> {
     if !(0.0..1.0).contains(&p) {
         return Err(AutogradError::BadArgument {
             op: "dropout",
@@ -24,7 +29,8 @@ pub(crate) fn forward<F: Float, R: rand::Rng + ?Sized>(ctx: &mut ForwardCtx<'_, 
     let xv = ctx.value(x);
     let mut mask = ctx.pool.uninit(xv.shape());
     let keep = F::of(1.0 / (1.0 - p));
-    mask.iter_mut().for_each(|m| *m = if rng.random::<f64>() < p { F::zero() } else { keep });
+    mask.iter_mut()
+        .for_each(|m| *m = if rng.random::<f64>() < p { F::zero() } else { keep });
     let mut out = ctx.pool.uninit(xv.shape());
     Zip::from(&mut out).and(&xv).and(&mask).for_each(|o, &x, &m| *o = x * m);
     Ok((out, super::Op::Dropout(Dropout { x, mask })))
@@ -37,7 +43,10 @@ impl<F: Float> Backward<F> for Dropout<F> {
 
     fn backward(&self, _out: NodeId, grad: &ArrayD<F>, ctx: &mut BackwardCtx<'_, F>) {
         if let Some(mut gx) = ctx.grad_mut(self.x) {
-            Zip::from(&mut gx).and(grad).and(&self.mask).for_each(|g, &d, &m| *g += d * m);
+            Zip::from(&mut gx)
+                .and(grad)
+                .and(&self.mask)
+                .for_each(|g, &d, &m| *g += d * m);
         }
     }
 

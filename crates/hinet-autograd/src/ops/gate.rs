@@ -36,7 +36,10 @@ pub(crate) fn forward<F: Float>(
         rhs: xv.shape().to_vec(),
         why: "gate logits must be [n, E] and expert outputs [E, n, d]",
     };
-    let (Ok(zm), Ok(xm)) = (zv.view().into_dimensionality::<Ix2>(), xv.view().into_dimensionality::<Ix3>()) else {
+    let (Ok(zm), Ok(xm)) = (
+        zv.view().into_dimensionality::<Ix2>(),
+        xv.view().into_dimensionality::<Ix3>(),
+    ) else {
         return Err(bad());
     };
     let (e, n, d) = xm.dim();
@@ -63,7 +66,15 @@ pub(crate) fn forward<F: Float>(
     ) {
         mix(wm, xm, &mut om);
     }
-    Ok((out, super::Op::Gate(Gate { z, experts, weights, softmax })))
+    Ok((
+        out,
+        super::Op::Gate(Gate {
+            z,
+            experts,
+            weights,
+            softmax,
+        }),
+    ))
 }
 
 /// `out[n] += sum_e w[n, e] X[e, n]`, expert-major so each expert block is read in order.

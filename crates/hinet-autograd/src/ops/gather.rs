@@ -29,7 +29,11 @@ fn check_indices(op: &'static str, indices: &[usize], len: usize) -> Result<()> 
     }
 }
 
-fn rows_shape(op: &'static str, v: &ArrayViewD<'_, impl Float>, rows: usize) -> Result<([usize; super::broadcast::MAX_DIMS], usize)> {
+fn rows_shape(
+    op: &'static str,
+    v: &ArrayViewD<'_, impl Float>,
+    rows: usize,
+) -> Result<([usize; super::broadcast::MAX_DIMS], usize)> {
     if v.ndim() == 0 || v.ndim() > super::broadcast::MAX_DIMS {
         return Err(AutogradError::BadShape {
             op,
@@ -43,7 +47,11 @@ fn rows_shape(op: &'static str, v: &ArrayViewD<'_, impl Float>, rows: usize) -> 
     Ok((shape, v.ndim()))
 }
 
-pub(crate) fn gather_forward<F: Float>(ctx: &mut ForwardCtx<'_, F>, x: NodeId, idx: &[usize]) -> Result<(ArrayD<F>, super::Op<F>)> {
+pub(crate) fn gather_forward<F: Float>(
+    ctx: &mut ForwardCtx<'_, F>,
+    x: NodeId,
+    idx: &[usize],
+) -> Result<(ArrayD<F>, super::Op<F>)> {
     let xv = ctx.value(x);
     let (shape, nd) = rows_shape("gather_rows", &xv, idx.len())?;
     check_indices("gather_rows", idx, xv.shape()[0])?;
@@ -58,7 +66,12 @@ pub(crate) fn gather_forward<F: Float>(ctx: &mut ForwardCtx<'_, F>, x: NodeId, i
     Ok((out, super::Op::GatherRows(GatherRows { x, indices })))
 }
 
-pub(crate) fn scatter_forward<F: Float>(ctx: &mut ForwardCtx<'_, F>, x: NodeId, idx: &[usize], rows: usize) -> Result<(ArrayD<F>, super::Op<F>)> {
+pub(crate) fn scatter_forward<F: Float>(
+    ctx: &mut ForwardCtx<'_, F>,
+    x: NodeId,
+    idx: &[usize],
+    rows: usize,
+) -> Result<(ArrayD<F>, super::Op<F>)> {
     let xv = ctx.value(x);
     let (shape, nd) = rows_shape("scatter_add_rows", &xv, rows)?;
     if xv.shape()[0] != idx.len() {
@@ -86,11 +99,13 @@ impl<F: Float> Backward<F> for GatherRows {
 
     fn backward(&self, _out: NodeId, grad: &ArrayD<F>, ctx: &mut BackwardCtx<'_, F>) {
         let n = self.indices.len();
-        let width = if n == 0 { 0 } else { grad.len() / n };
-        if let Ok(g2) = grad.view().into_shape_with_order((n, width)).map(|v| v.into_dimensionality::<Ix2>()) {
-            if let Ok(g2) = g2 {
-                ctx.add_rows(self.x, &self.indices, g2);
-            }
+        let width = grad.len().checked_div(n).unwrap_or(0);
+        if let Ok(Ok(g2)) = grad
+            .view()
+            .into_shape_with_order((n, width))
+            .map(|v| v.into_dimensionality::<Ix2>())
+        {
+            ctx.add_rows(self.x, &self.indices, g2);
         }
     }
 

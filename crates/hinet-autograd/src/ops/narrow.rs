@@ -15,14 +15,24 @@ pub(crate) struct Narrow {
     len: usize,
 }
 
-pub(crate) fn forward<F: Float>(ctx: &mut ForwardCtx<'_, F>, x: NodeId, axis: usize, start: usize, len: usize) -> Result<(ArrayD<F>, super::Op<F>)> {
+pub(crate) fn forward<F: Float>(
+    ctx: &mut ForwardCtx<'_, F>,
+    x: NodeId,
+    axis: usize,
+    start: usize,
+    len: usize,
+) -> Result<(ArrayD<F>, super::Op<F>)> {
     let xv = ctx.value(x);
     check_axis("narrow", axis, xv.ndim())?;
     let n = xv.shape()[axis];
     if start.checked_add(len).is_none_or(|end| end > n) {
         return Err(AutogradError::BadArgument {
             op: "narrow",
-            why: format!("range {start}..{} is outside axis {axis} of length {n} (shape {:?})", start.saturating_add(len), xv.shape()),
+            why: format!(
+                "range {start}..{} is outside axis {axis} of length {n} (shape {:?})",
+                start.saturating_add(len),
+                xv.shape()
+            ),
         });
     }
     let part = xv.slice_axis(Axis(axis), Slice::from(start..start + len));

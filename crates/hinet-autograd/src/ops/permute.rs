@@ -14,7 +14,11 @@ pub(crate) struct Permute {
     inverse: Vec<usize>,
 }
 
-pub(crate) fn forward<F: Float>(ctx: &mut ForwardCtx<'_, F>, x: NodeId, axes: &[usize]) -> Result<(ArrayD<F>, super::Op<F>)> {
+pub(crate) fn forward<F: Float>(
+    ctx: &mut ForwardCtx<'_, F>,
+    x: NodeId,
+    axes: &[usize],
+) -> Result<(ArrayD<F>, super::Op<F>)> {
     let xv = ctx.value(x);
     let nd = xv.ndim();
     let mut seen = [false; super::broadcast::MAX_DIMS];
@@ -24,7 +28,10 @@ pub(crate) fn forward<F: Float>(ctx: &mut ForwardCtx<'_, F>, x: NodeId, axes: &[
     if !valid {
         return Err(AutogradError::BadArgument {
             op: "permute",
-            why: format!("{axes:?} is not a permutation of the {nd} axes of a tensor of shape {:?}", xv.shape()),
+            why: format!(
+                "{axes:?} is not a permutation of the {nd} axes of a tensor of shape {:?}",
+                xv.shape()
+            ),
         });
     }
     let permuted = xv.permuted_axes(IxDyn(axes));

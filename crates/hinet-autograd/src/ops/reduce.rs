@@ -16,7 +16,12 @@ pub(crate) struct Reduce {
     mean: bool,
 }
 
-pub(crate) fn forward<F: Float>(ctx: &mut ForwardCtx<'_, F>, x: NodeId, axis: Option<usize>, mean: bool) -> Result<(ArrayD<F>, super::Op<F>)> {
+pub(crate) fn forward<F: Float>(
+    ctx: &mut ForwardCtx<'_, F>,
+    x: NodeId,
+    axis: Option<usize>,
+    mean: bool,
+) -> Result<(ArrayD<F>, super::Op<F>)> {
     let xv = ctx.value(x);
     let out = match axis {
         None => {

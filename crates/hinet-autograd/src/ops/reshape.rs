@@ -11,7 +11,11 @@ pub(crate) struct Reshape {
     x: NodeId,
 }
 
-pub(crate) fn forward<F: Float>(ctx: &mut ForwardCtx<'_, F>, x: NodeId, shape: &[usize]) -> Result<(ArrayD<F>, super::Op<F>)> {
+pub(crate) fn forward<F: Float>(
+    ctx: &mut ForwardCtx<'_, F>,
+    x: NodeId,
+    shape: &[usize],
+) -> Result<(ArrayD<F>, super::Op<F>)> {
     let xv = ctx.value(x);
     if shape.iter().product::<usize>() != xv.len() {
         return Err(AutogradError::ShapeMismatch {

@@ -20,7 +20,11 @@ pub(crate) struct Scalar<F> {
     x: NodeId,
 }
 
-pub(crate) fn forward<F: Float>(ctx: &mut ForwardCtx<'_, F>, kind: ScalarKind<F>, x: NodeId) -> Result<(ArrayD<F>, super::Op<F>)> {
+pub(crate) fn forward<F: Float>(
+    ctx: &mut ForwardCtx<'_, F>,
+    kind: ScalarKind<F>,
+    x: NodeId,
+) -> Result<(ArrayD<F>, super::Op<F>)> {
     let xv = ctx.value(x);
     let mut out = ctx.pool.uninit(xv.shape());
     let z = Zip::from(&mut out).and(&xv);

@@ -43,7 +43,12 @@ pub(crate) fn softmax_lane<F: Float>(x: ArrayView1<'_, F>, mut y: ArrayViewMut1<
     }
 }
 
-pub(crate) fn forward<F: Float>(ctx: &mut ForwardCtx<'_, F>, x: NodeId, axis: usize, log: bool) -> Result<(ArrayD<F>, super::Op<F>)> {
+pub(crate) fn forward<F: Float>(
+    ctx: &mut ForwardCtx<'_, F>,
+    x: NodeId,
+    axis: usize,
+    log: bool,
+) -> Result<(ArrayD<F>, super::Op<F>)> {
     let xv = ctx.value(x);
     check_axis(if log { "log_softmax" } else { "softmax" }, axis, xv.ndim())?;
     let mut out = ctx.pool.uninit(xv.shape());
@@ -68,10 +73,16 @@ impl<F: Float> Backward<F> for Softmax {
                 .for_each(|mut gx, dy, y| {
                     if log {
                         let s: F = dy.iter().copied().sum();
-                        Zip::from(&mut gx).and(&dy).and(&y).for_each(|g, &d, &y| *g += d - y.exp() * s);
+                        Zip::from(&mut gx)
+                            .and(&dy)
+                            .and(&y)
+                            .for_each(|g, &d, &y| *g += d - y.exp() * s);
                     } else {
                         let s: F = dy.iter().zip(y.iter()).map(|(&d, &y)| d * y).sum();
-                        Zip::from(&mut gx).and(&dy).and(&y).for_each(|g, &d, &y| *g += y * (d - s));
+                        Zip::from(&mut gx)
+                            .and(&dy)
+                            .and(&y)
+                            .for_each(|g, &d, &y| *g += y * (d - s));
                     }
                 });
         }

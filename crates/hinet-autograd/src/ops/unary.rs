@@ -43,7 +43,11 @@ pub(crate) fn sigmoid<F: Float>(x: F) -> F {
     }
 }
 
-pub(crate) fn forward<F: Float>(ctx: &mut ForwardCtx<'_, F>, kind: UnaryKind, x: NodeId) -> Result<(ArrayD<F>, super::Op<F>)> {
+pub(crate) fn forward<F: Float>(
+    ctx: &mut ForwardCtx<'_, F>,
+    kind: UnaryKind,
+    x: NodeId,
+) -> Result<(ArrayD<F>, super::Op<F>)> {
     let xv = ctx.value(x);
     let mut out = ctx.pool.uninit(xv.shape());
     let z = Zip::from(&mut out).and(&xv);
