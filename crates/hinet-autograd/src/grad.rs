@@ -126,10 +126,10 @@ impl<F: Float> Gradients<F> {
     /// Multiplies every gradient by `factor` (clipping, loss scaling).
     pub fn scale(&mut self, factor: F) {
         for slot in &mut self.slots {
-            if slot.dense_live {
-                if let Some(d) = slot.dense.as_mut() {
-                    d.mapv_inplace(|v| v * factor);
-                }
+            if slot.dense_live
+                && let Some(d) = slot.dense.as_mut()
+            {
+                d.mapv_inplace(|v| v * factor);
             }
             if slot.rows_live {
                 slot.row_values.iter_mut().for_each(|v| *v *= factor);

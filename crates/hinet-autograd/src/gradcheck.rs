@@ -8,7 +8,7 @@
 
 use crate::error::Result;
 use crate::grad::Gradients;
-use crate::param::ParamStore;
+use crate::param::{ParamId, ParamStore};
 use crate::tape::Tape;
 use crate::var::Var;
 use ndarray::ArrayD;
@@ -68,15 +68,37 @@ where
     for (i, x) in inputs.iter().enumerate() {
         ids.push(store.add(format!("input.{i}"), x.clone())?);
     }
+    gradcheck_params(
+        &mut store,
+        &ids.clone(),
+        |tape| {
+            let vars: Vec<_> = ids.iter().map(|&id| tape.param(id)).collect();
+            f(tape, &vars)
+        },
+        opts,
+    )
+}
+
+/// Checks the gradient of `f` with respect to the parameters `params` of an existing store
+/// (a layer's weights, say). `f` builds its computation on the tape it is given, reading the
+/// parameters with `tape.param(id)`; the store is restored exactly before returning.
+pub fn gradcheck_params<Fun>(
+    store: &mut ParamStore<f64>,
+    params: &[ParamId],
+    f: Fun,
+    opts: GradcheckOptions,
+) -> Result<GradcheckReport>
+where
+    Fun: for<'t> Fn(&'t Tape<'t, f64>) -> Result<Var<'t, f64>>,
+{
     let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(opts.seed);
 
     // Analytic gradients of L = sum(out * R).
     let projection: ArrayD<f64>;
     let mut grads = Gradients::new();
     {
-        let tape = Tape::new(&store);
-        let vars: Vec<_> = ids.iter().map(|&id| tape.param(id)).collect();
-        let out = f(&tape, &vars)?;
+        let tape = Tape::new(store);
+        let out = f(&tape)?;
         projection = ArrayD::from_shape_fn(out.shape(), |_| rng.random_range(-1.0..1.0));
         let r = tape.constant(projection.view());
         let loss = out.mul(r)?.sum()?;
@@ -85,8 +107,7 @@ where
 
     let eval = |store: &ParamStore<f64>| -> Result<f64> {
         let tape = Tape::new(store);
-        let vars: Vec<_> = ids.iter().map(|&id| tape.param(id)).collect();
-        let out = f(&tape, &vars)?;
+        let out = f(&tape)?;
         Ok(out.with_value(|v| v.iter().zip(projection.iter()).map(|(a, b)| a * b).sum()))
     };
 
@@ -96,18 +117,17 @@ where
         checked: 0,
         tolerance: opts.tolerance,
     };
-    for (i, &id) in ids.iter().enumerate() {
+    for (i, &id) in params.iter().enumerate() {
         let shape = store.value(id).shape().to_vec();
         let analytic = grads.dense(id, &shape).unwrap_or_else(|| ArrayD::zeros(shape.clone()));
-        for k in 0..analytic.len() {
+        for (k, &a) in analytic.iter().enumerate() {
             let orig = flat_get(store.value(id), k);
             flat_set(store.value_mut(id), k, orig + opts.eps);
-            let plus = eval(&store)?;
+            let plus = eval(store);
             flat_set(store.value_mut(id), k, orig - opts.eps);
-            let minus = eval(&store)?;
+            let minus = eval(store);
             flat_set(store.value_mut(id), k, orig);
-            let numeric = (plus - minus) / (2.0 * opts.eps);
-            let a = analytic.iter().nth(k).copied().unwrap_or(0.0);
+            let numeric = (plus? - minus?) / (2.0 * opts.eps);
             let err = (a - numeric).abs() / 1f64.max(a.abs()).max(numeric.abs());
             if err > report.max_error || err.is_nan() {
                 report.max_error = if err.is_nan() { f64::INFINITY } else { err };
@@ -119,12 +139,13 @@ where
     Ok(report)
 }
 
+// Store values are standard layout, so the k-th element in logical order is the k-th in memory.
 fn flat_get(a: &ArrayD<f64>, k: usize) -> f64 {
-    a.iter().nth(k).copied().unwrap_or(0.0)
+    a.as_slice().and_then(|s| s.get(k)).copied().unwrap_or(0.0)
 }
 
 fn flat_set(a: &mut ArrayD<f64>, k: usize, v: f64) {
-    if let Some(x) = a.iter_mut().nth(k) {
+    if let Some(x) = a.as_slice_mut().and_then(|s| s.get_mut(k)) {
         *x = v;
     }
 }

@@ -65,7 +65,7 @@ mod var;
 pub use error::{AutogradError, Result};
 pub use float::Float;
 pub use grad::{Gradients, ParamGrad};
-pub use gradcheck::{GradcheckOptions, GradcheckReport, gradcheck};
+pub use gradcheck::{GradcheckOptions, GradcheckReport, gradcheck, gradcheck_params};
 pub use ops::linear::Activation;
 pub use param::{ParamId, ParamKind, ParamStore};
 pub use pool::BufferPool;

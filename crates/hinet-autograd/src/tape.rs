@@ -134,11 +134,11 @@ impl<'a, F: Float> BackwardCtx<'a, F> {
         if !self.nodes[id].requires_grad {
             return;
         }
-        if let Value::Param(p) = self.nodes[id].value {
-            if self.grads[id].is_none() {
-                self.param_grads.add_rows(p, rows, values);
-                return;
-            }
+        if let Value::Param(p) = self.nodes[id].value
+            && self.grads[id].is_none()
+        {
+            self.param_grads.add_rows(p, rows, values);
+            return;
         }
         if let Some(mut g) = self.grad_mut(id) {
             for (k, &r) in rows.iter().enumerate() {

@@ -25,7 +25,12 @@ pub enum KernelKind {
 
 impl KernelKind {
     /// Every kind, in order of preference (best first).
-    pub const ALL: [KernelKind; 4] = [KernelKind::Avx512, KernelKind::Avx2, KernelKind::Neon, KernelKind::Portable];
+    pub const ALL: [KernelKind; 4] = [
+        KernelKind::Avx512,
+        KernelKind::Avx2,
+        KernelKind::Neon,
+        KernelKind::Portable,
+    ];
 
     /// Lower-case name, as accepted by `HINET_KERNEL`.
     pub fn name(self) -> &'static str {

@@ -166,7 +166,7 @@ fn choose_grid(spec: &KernelSpec, p: &Problem, threads: usize) -> (usize, usize)
     let mut best = (threads, 1);
     let mut best_cost = usize::MAX;
     for tm in 1..=threads {
-        if threads % tm != 0 {
+        if !threads.is_multiple_of(tm) {
             continue;
         }
         let tn = threads / tm;
@@ -183,7 +183,11 @@ fn choose_grid(spec: &KernelSpec, p: &Problem, threads: usize) -> (usize, usize)
     }
     if best_cost == usize::MAX {
         // Fewer tiles than threads in both directions: split the longer one.
-        if mt >= nt { (mt.min(threads), 1) } else { (1, nt.min(threads)) }
+        if mt >= nt {
+            (mt.min(threads), 1)
+        } else {
+            (1, nt.min(threads))
+        }
     } else {
         best
     }

@@ -125,7 +125,14 @@ pub(crate) unsafe fn scale_c<T: Real>(
 ///
 /// # Safety
 /// Same contract as [`scale_c`], with `C` readable.
-pub(crate) unsafe fn apply_in_place<T: Real>(m: usize, n: usize, c: *mut T, rs: usize, cs: usize, epi: &Epilogue<'_, T>) {
+pub(crate) unsafe fn apply_in_place<T: Real>(
+    m: usize,
+    n: usize,
+    c: *mut T,
+    rs: usize,
+    cs: usize,
+    epi: &Epilogue<'_, T>,
+) {
     if epi.bias.is_none() && epi.activation == Activation::None {
         return;
     }

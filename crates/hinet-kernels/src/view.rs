@@ -41,16 +41,19 @@ fn check_bounds(len: usize, rows: usize, cols: usize, rs: usize, cs: usize) -> R
 /// one and the large-stride axis must jump past the whole small-stride run.
 /// Axes of extent 1 never move, so their stride is irrelevant.
 fn check_no_alias(rows: usize, cols: usize, rs: usize, cs: usize) -> Result<(), GemmError> {
-    let ok = match (rows > 1, cols > 1) {
-        (false, false) => true,
-        (true, false) => rs >= 1,
-        (false, true) => cs >= 1,
-        (true, true) => {
-            let ((small, n_small), big) = if rs <= cs { ((rs, rows), cs) } else { ((cs, cols), rs) };
-            let run = (n_small - 1).checked_mul(small).and_then(|r| r.checked_add(1));
-            small >= 1 && run.is_some_and(|run| big >= run)
-        }
-    };
+    // An empty view has no elements to alias.
+    let ok = rows == 0
+        || cols == 0
+        || match (rows > 1, cols > 1) {
+            (false, false) => true,
+            (true, false) => rs >= 1,
+            (false, true) => cs >= 1,
+            (true, true) => {
+                let ((small, n_small), big) = if rs <= cs { ((rs, rows), cs) } else { ((cs, cols), rs) };
+                let run = (n_small - 1).checked_mul(small).and_then(|r| r.checked_add(1));
+                small >= 1 && run.is_some_and(|run| big >= run)
+            }
+        };
     if ok {
         Ok(())
     } else {

@@ -63,7 +63,7 @@ pub(crate) fn forward<F: Float>(
         if let Ok(o) = o.into_dimensionality::<Ix2>() {
             let ai = oriented(av.index_axis(Axis(0), i), ta);
             let bi = oriented(bv.index_axis(Axis(0), i), tb);
-            F::gemm(F::one(), ai, bi, F::zero(), o);
+            crate::float::gemm(F::one(), ai, bi, F::zero(), o);
         }
     }
     Ok((out, super::Op::BatchedMatMul(BatchedMatMul { a, b, ta, tb })))
@@ -88,7 +88,7 @@ impl<F: Float> Backward<F> for BatchedMatMul {
                 if let Ok(g) = g.into_dimensionality::<Ix2>() {
                     let g = if ta { g.reversed_axes() } else { g };
                     let bi = oriented(bv.index_axis(Axis(0), i), tb);
-                    F::gemm(F::one(), dy.index_axis(Axis(0), i), bi.t(), F::one(), g);
+                    crate::float::gemm(F::one(), dy.index_axis(Axis(0), i), bi.t(), F::one(), g);
                 }
             }
         }
@@ -97,7 +97,7 @@ impl<F: Float> Backward<F> for BatchedMatMul {
                 if let Ok(g) = g.into_dimensionality::<Ix2>() {
                     let g = if tb { g.reversed_axes() } else { g };
                     let ai = oriented(av.index_axis(Axis(0), i), ta);
-                    F::gemm(F::one(), ai.t(), dy.index_axis(Axis(0), i), F::one(), g);
+                    crate::float::gemm(F::one(), ai.t(), dy.index_axis(Axis(0), i), F::one(), g);
                 }
             }
         }

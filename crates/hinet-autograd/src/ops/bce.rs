@@ -115,16 +115,16 @@ impl<F: Float> Backward<F> for BceWithLogits<F> {
                     *g += d * w * (p * softplus(-x) - softplus(x));
                 });
         }
-        if let Some(w) = self.w {
-            if let Some(mut gw) = ctx.grad_mut(w) {
-                Zip::from(&mut gw)
-                    .and(grad)
-                    .and(&xv)
-                    .and(&yv)
-                    .for_each(|g, &d, &x, &y| {
-                        *g += d * unweighted(x, y, p);
-                    });
-            }
+        if let Some(w) = self.w
+            && let Some(mut gw) = ctx.grad_mut(w)
+        {
+            Zip::from(&mut gw)
+                .and(grad)
+                .and(&xv)
+                .and(&yv)
+                .for_each(|g, &d, &x, &y| {
+                    *g += d * unweighted(x, y, p);
+                });
         }
     }
 }

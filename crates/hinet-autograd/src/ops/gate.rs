@@ -102,12 +102,12 @@ impl<F: Float> Backward<F> for Gate<F> {
         let Ok(xm) = ctx.value(self.experts).into_dimensionality::<Ix3>() else {
             return;
         };
-        if let Some(gx) = ctx.grad_mut(self.experts) {
-            if let Ok(mut gx) = gx.into_dimensionality::<Ix3>() {
-                for (e, mut block) in gx.axis_iter_mut(Axis(0)).enumerate() {
-                    for ((mut grow, drow), &g) in block.rows_mut().into_iter().zip(dy.rows()).zip(w.column(e)) {
-                        grow.zip_mut_with(&drow, |gv, &d| *gv += g * d);
-                    }
+        if let Some(gx) = ctx.grad_mut(self.experts)
+            && let Ok(mut gx) = gx.into_dimensionality::<Ix3>()
+        {
+            for (e, mut block) in gx.axis_iter_mut(Axis(0)).enumerate() {
+                for ((mut grow, drow), &g) in block.rows_mut().into_iter().zip(dy.rows()).zip(w.column(e)) {
+                    grow.zip_mut_with(&drow, |gv, &d| *gv += g * d);
                 }
             }
         }

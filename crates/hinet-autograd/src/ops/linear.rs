@@ -64,18 +64,12 @@ pub(crate) fn forward<F: Float>(
     };
     let mut out = ctx.pool.uninit(&[n, out_features]);
     {
-        let Ok(mut o) = out.view_mut().into_dimensionality::<Ix2>() else {
+        let Ok(o) = out.view_mut().into_dimensionality::<Ix2>() else {
             unreachable!("created 2-D");
         };
-        F::gemm(F::one(), xm, wm.t(), F::zero(), o.view_mut());
-        if let Some(bv) = bias {
-            for mut row in o.rows_mut() {
-                row.zip_mut_with(&bv, |y, &b| *y += b);
-            }
-        }
-        if act == Activation::Relu {
-            o.mapv_inplace(|v| if v > F::zero() { v } else { F::zero() });
-        }
+        // Bias and ReLU are applied by the kernel while each tile of y is still in registers.
+        let bias = bias.as_ref().and_then(|b| b.as_slice());
+        crate::float::gemm_fused(F::one(), xm, wm.t(), F::zero(), o, bias, act == Activation::Relu);
     }
     Ok((out, super::Op::Linear(Linear { x, w, b, act })))
 }
@@ -112,21 +106,21 @@ impl<F: Float> Backward<F> for Linear {
         let Ok(dz) = dz_dyn.view().into_dimensionality::<Ix2>() else {
             return;
         };
-        if let Some(gx) = ctx.grad_mut(self.x) {
-            if let Ok(gx) = gx.into_dimensionality::<Ix2>() {
-                F::gemm(F::one(), dz, wm, F::one(), gx);
-            }
+        if let Some(gx) = ctx.grad_mut(self.x)
+            && let Ok(gx) = gx.into_dimensionality::<Ix2>()
+        {
+            crate::float::gemm(F::one(), dz, wm, F::one(), gx);
         }
-        if let Some(gw) = ctx.grad_mut(self.w) {
-            if let Ok(gw) = gw.into_dimensionality::<Ix2>() {
-                F::gemm(F::one(), dz.t(), xm, F::one(), gw);
-            }
+        if let Some(gw) = ctx.grad_mut(self.w)
+            && let Ok(gw) = gw.into_dimensionality::<Ix2>()
+        {
+            crate::float::gemm(F::one(), dz.t(), xm, F::one(), gw);
         }
-        if let Some(b) = self.b {
-            if let Some(mut gb) = ctx.grad_mut(b) {
-                for row in dz.rows() {
-                    gb.zip_mut_with(&row, |g, &d| *g += d);
-                }
+        if let Some(b) = self.b
+            && let Some(mut gb) = ctx.grad_mut(b)
+        {
+            for row in dz.rows() {
+                gb.zip_mut_with(&row, |g, &d| *g += d);
             }
         }
         if let Some(dz) = masked {

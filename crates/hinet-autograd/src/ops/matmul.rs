@@ -55,7 +55,7 @@ pub(crate) fn forward<F: Float>(
     }
     let mut out = ctx.pool.uninit(&[am.nrows(), bm.ncols()]);
     if let Ok(o) = out.view_mut().into_dimensionality::<Ix2>() {
-        F::gemm(F::one(), am, bm, F::zero(), o);
+        crate::float::gemm(F::one(), am, bm, F::zero(), o);
     }
     Ok((out, super::Op::MatMul(MatMul { a, b, ta, tb })))
 }
@@ -77,19 +77,19 @@ impl<F: Float> Backward<F> for MatMul {
         };
         let (am, bm) = (oriented(am, self.ta), oriented(bm, self.tb));
         let ta = self.ta;
-        if let Some(ga) = ctx.grad_mut(self.a) {
-            if let Ok(ga) = ga.into_dimensionality::<Ix2>() {
-                // dA' = dY B'^T, written through the transposed view when a was transposed.
-                let ga = if ta { ga.reversed_axes() } else { ga };
-                F::gemm(F::one(), dy, bm.t(), F::one(), ga);
-            }
+        if let Some(ga) = ctx.grad_mut(self.a)
+            && let Ok(ga) = ga.into_dimensionality::<Ix2>()
+        {
+            // dA' = dY B'^T, written through the transposed view when a was transposed.
+            let ga = if ta { ga.reversed_axes() } else { ga };
+            crate::float::gemm(F::one(), dy, bm.t(), F::one(), ga);
         }
         let tb = self.tb;
-        if let Some(gb) = ctx.grad_mut(self.b) {
-            if let Ok(gb) = gb.into_dimensionality::<Ix2>() {
-                let gb = if tb { gb.reversed_axes() } else { gb };
-                F::gemm(F::one(), am.t(), dy, F::one(), gb);
-            }
+        if let Some(gb) = ctx.grad_mut(self.b)
+            && let Ok(gb) = gb.into_dimensionality::<Ix2>()
+        {
+            let gb = if tb { gb.reversed_axes() } else { gb };
+            crate::float::gemm(F::one(), am.t(), dy, F::one(), gb);
         }
     }
 }

@@ -43,10 +43,10 @@ impl<F: Float> Backward<F> for Reshape {
     }
 
     fn backward(&self, _out: NodeId, grad: &ArrayD<F>, ctx: &mut BackwardCtx<'_, F>) {
-        if let Some(mut gx) = ctx.grad_mut(self.x) {
-            if let (Some(g), Some(d)) = (gx.as_slice_mut(), grad.as_slice()) {
-                g.iter_mut().zip(d).for_each(|(g, &d)| *g += d);
-            }
+        if let Some(mut gx) = ctx.grad_mut(self.x)
+            && let (Some(g), Some(d)) = (gx.as_slice_mut(), grad.as_slice())
+        {
+            g.iter_mut().zip(d).for_each(|(g, &d)| *g += d);
         }
     }
 }

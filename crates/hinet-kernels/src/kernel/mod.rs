@@ -81,12 +81,20 @@ pub(crate) fn spec(kind: KernelKind) -> Option<KernelSpec> {
 pub(crate) fn twin(kind: KernelKind) -> (usize, usize, MicroKernelFn) {
     match kind {
         KernelKind::Portable => (portable::MR, portable::NR, portable::kernel),
-        KernelKind::Avx2 => (avx2::MR, avx2::NR, portable::kernel_body::<{ avx2::MR }, { avx2::NR }, true>),
+        KernelKind::Avx2 => (
+            avx2::MR,
+            avx2::NR,
+            portable::kernel_body::<{ avx2::MR }, { avx2::NR }, true>,
+        ),
         KernelKind::Avx512 => (
             avx512::MR,
             avx512::NR,
             portable::kernel_body::<{ avx512::MR }, { avx512::NR }, true>,
         ),
-        KernelKind::Neon => (neon::MR, neon::NR, portable::kernel_body::<{ neon::MR }, { neon::NR }, true>),
+        KernelKind::Neon => (
+            neon::MR,
+            neon::NR,
+            portable::kernel_body::<{ neon::MR }, { neon::NR }, true>,
+        ),
     }
 }

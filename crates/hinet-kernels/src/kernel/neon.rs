@@ -3,9 +3,9 @@
 //! 128-bit vectors; 8 x 8 uses 16 of the 32 vector registers as accumulators.
 //! It is its own portable twin (same source, fused), which the tests check.
 
+use super::KernelSpec;
 #[cfg(target_arch = "aarch64")]
 use super::TileEpilogue;
-use super::KernelSpec;
 
 /// Rows of the NEON tile.
 pub(crate) const MR: usize = 8;

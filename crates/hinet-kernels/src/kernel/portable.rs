@@ -8,7 +8,6 @@
 //! a slow library call.
 
 use super::{KernelSpec, TileEpilogue};
-use crate::dispatch::KernelKind;
 use crate::epilogue::relu;
 
 /// Rows of the portable tile. 4 x 8 needs 8 SSE accumulators out of 16

@@ -1,0 +1,77 @@
+//! Once warm, sgemm does not touch the heap (the training loop relies on it):
+//! a counting global allocator watches a second round of identical calls.
+
+use hinet_kernels::{Activation, Epilogue, MatMut, MatRef, sgemm_with_epilogue};
+use std::alloc::{GlobalAlloc, Layout, System};
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+struct Counting;
+static ALLOCS: AtomicUsize = AtomicUsize::new(0);
+
+// SAFETY: forwards to the system allocator unchanged; only counts calls.
+unsafe impl GlobalAlloc for Counting {
+    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
+        ALLOCS.fetch_add(1, Ordering::Relaxed);
+        // SAFETY: same contract as the caller's.
+        unsafe { System.alloc(layout) }
+    }
+    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
+        // SAFETY: same contract as the caller's.
+        unsafe { System.dealloc(ptr, layout) }
+    }
+    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
+        ALLOCS.fetch_add(1, Ordering::Relaxed);
+        // SAFETY: same contract as the caller's.
+        unsafe { System.realloc(ptr, layout, new_size) }
+    }
+}
+
+/// A, B, C and bias of one product.
+type Operands = (Vec<f32>, Vec<f32>, Vec<f32>, Vec<f32>);
+
+#[global_allocator]
+static GLOBAL: Counting = Counting;
+
+#[test]
+fn steady_state_calls_do_not_allocate() {
+    let shapes = [(8, 8, 8), (1024, 64, 128), (320, 640, 1024), (777, 333, 200)];
+    let data: Vec<Operands> = shapes
+        .iter()
+        .map(|&(m, n, k)| (vec![0.5; m * k], vec![0.25; k * n], vec![0.0; m * n], vec![0.1; n]))
+        .collect();
+    let pool = rayon::ThreadPoolBuilder::new().num_threads(2).build().unwrap();
+    let run_all = |data: &mut Vec<Operands>| {
+        for (&(m, n, k), (a, b, c, bias)) in shapes.iter().zip(data.iter_mut()) {
+            let av = MatRef::row_major(a, m, k).unwrap();
+            let bv = MatRef::row_major(b, k, n).unwrap();
+            let cv = MatMut::row_major(c, m, n).unwrap();
+            let epi = Epilogue {
+                bias: Some(bias),
+                activation: Activation::Relu,
+            };
+            sgemm_with_epilogue(1.0, av, bv, 0.0, cv, epi).unwrap();
+        }
+    };
+    let mut data = data;
+    // Everything runs inside one `install`, as a training loop on the pool
+    // would: injecting a job from outside the pool allocates inside rayon's
+    // own queue every few dozen calls, which is not this crate's doing.
+    pool.install(|| {
+        // Warm up: the thread-local packing buffers grow the first time each
+        // worker runs a task of a given size, and which worker runs which task is
+        // up to rayon's scheduler, so give every worker a few chances.
+        for _ in 0..10 {
+            run_all(&mut data);
+        }
+        let mut counts = Vec::with_capacity(20);
+        for _ in 0..20 {
+            let before = ALLOCS.load(Ordering::Relaxed);
+            run_all(&mut data);
+            counts.push(ALLOCS.load(Ordering::Relaxed) - before);
+        }
+        assert!(
+            counts.iter().all(|&c| c == 0),
+            "sgemm allocated in steady state: {counts:?}"
+        );
+    });
+}
