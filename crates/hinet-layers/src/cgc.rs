@@ -26,6 +26,9 @@ pub struct CgcConfig {
     pub levels: usize,
     /// How the gates weigh experts.
     pub gate_mode: GateMode,
+    /// Experts computed outside this CGC and passed to [`Cgc::forward_with`], added to every
+    /// level-0 gate (HiNet's official code shares its task-shared experts across scenarios).
+    pub external_experts: usize,
 }
 
 #[derive(Debug, Clone)]
@@ -55,12 +58,12 @@ impl Cgc {
         rng: &mut R,
     ) -> Result<Self> {
         let c = config;
-        if c.tasks == 0 || c.levels == 0 || c.shared_experts + c.experts_per_task == 0 {
+        if c.tasks == 0 || c.levels == 0 || c.shared_experts + c.experts_per_task + c.external_experts == 0 {
             return config_error(
                 name,
                 format!(
-                    "needs >= 1 task, >= 1 level and >= 1 expert per gate; got {} tasks, {} levels, {} shared + {} per task",
-                    c.tasks, c.levels, c.shared_experts, c.experts_per_task
+                    "needs >= 1 task, >= 1 level and >= 1 expert per gate; got {} tasks, {} levels, {} shared + {} per task + {} external",
+                    c.tasks, c.levels, c.shared_experts, c.experts_per_task, c.external_experts
                 ),
             );
         }
@@ -80,7 +83,8 @@ impl Cgc {
             let mut task_gates = Vec::with_capacity(c.tasks);
             for j in 0..c.tasks {
                 tasks.push(stack(store, rng, c.experts_per_task, format!("{prefix}.task.{j}"))?);
-                let e = c.experts_per_task + c.shared_experts;
+                let external = if l == 0 { c.external_experts } else { 0 };
+                let e = c.experts_per_task + c.shared_experts + external;
                 task_gates.push(Gate::new(
                     store,
                     &format!("{prefix}.gate.{j}"),
@@ -91,7 +95,8 @@ impl Cgc {
                 )?);
             }
             let shared_gate = if l + 1 < c.levels {
-                let e = c.tasks * c.experts_per_task + c.shared_experts;
+                let external = if l == 0 { c.external_experts } else { 0 };
+                let e = c.tasks * c.experts_per_task + c.shared_experts + external;
                 Some(Gate::new(
                     store,
                     &format!("{prefix}.shared_gate"),
@@ -125,11 +130,25 @@ impl Cgc {
 
     /// `x` `[n, in]` -> one `[n, d]` output per task.
     pub fn forward<'t, F: Float>(&self, x: Var<'t, F>) -> Result<Vec<Var<'t, F>>> {
+        self.forward_with(x, None)
+    }
+
+    /// Like [`Cgc::forward`], with `external` `[E, n, d]` expert outputs computed elsewhere
+    /// added to every level-0 gate (as many as `external_experts` in the config).
+    pub fn forward_with<'t, F: Float>(&self, x: Var<'t, F>, external: Option<Var<'t, F>>) -> Result<Vec<Var<'t, F>>> {
         let tasks = self.levels.first().map_or(0, |l| l.tasks.len());
         let mut task_inputs = vec![x; tasks];
         let mut shared_input = x;
-        for level in &self.levels {
-            let shared = level.shared.as_ref().map(|s| s.forward(shared_input)).transpose()?;
+        for (l, level) in self.levels.iter().enumerate() {
+            let mut shared = level.shared.as_ref().map(|s| s.forward(shared_input)).transpose()?;
+            if l == 0
+                && let Some(ext) = external
+            {
+                shared = Some(match shared {
+                    Some(s) => concat(&[s, ext], 0).in_layer(&self.name)?,
+                    None => ext,
+                });
+            }
             let mut own = Vec::with_capacity(tasks);
             for (j, stack) in level.tasks.iter().enumerate() {
                 own.push(stack.as_ref().map(|s| s.forward(task_inputs[j])).transpose()?);

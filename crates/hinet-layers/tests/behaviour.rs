@@ -178,12 +178,16 @@ fn shape_and_configuration_errors_name_the_layer_and_size() {
             expert_hidden: vec![3],
             levels: 1,
             gate_mode: GateMode::Softmax,
+            external_experts: 0,
         },
         &mut rng(),
     )
     .unwrap_err()
     .to_string();
-    assert!(err.contains("cgc") && err.contains("0 shared + 0 per task"), "{err}");
+    assert!(
+        err.contains("cgc") && err.contains("0 shared + 0 per task + 0 external"),
+        "{err}"
+    );
 }
 
 #[test]
@@ -219,6 +223,7 @@ fn cgc_shapes_and_inference_workspace_reuse() {
         expert_hidden: vec![16, 8],
         levels: 2,
         gate_mode: GateMode::Softmax,
+        external_experts: 0,
     };
     let cgc = Cgc::new(&mut store, "cgc", 12, &config, &mut rng()).unwrap();
     assert!(store.id("cgc.level.0.shared_gate.weight").is_ok());

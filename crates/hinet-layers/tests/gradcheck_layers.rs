@@ -156,6 +156,7 @@ fn cgc_one_and_two_levels() {
             expert_hidden: vec![3],
             levels,
             gate_mode: GateMode::Softmax,
+            external_experts: 0,
         };
         let cgc = Cgc::new(&mut store, "cgc", 4, &config, &mut rng()).unwrap();
         check(
