@@ -1,0 +1,108 @@
+//! Warm steps do not allocate: state buffers are allocated on a parameter's first update.
+//! (Its own test binary, because it installs a counting global allocator.)
+
+mod common;
+use common::*;
+use hinet_autograd::ParamStore;
+use hinet_optim::{Optimizer, OptimizerKind, ParamGroup, Schedule};
+use std::alloc::{GlobalAlloc, Layout, System};
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+struct Counting;
+static ALLOCS: AtomicUsize = AtomicUsize::new(0);
+
+unsafe impl GlobalAlloc for Counting {
+    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
+        ALLOCS.fetch_add(1, Ordering::Relaxed);
+        unsafe { System.alloc(layout) }
+    }
+    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
+        unsafe { System.dealloc(ptr, layout) }
+    }
+    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
+        ALLOCS.fetch_add(1, Ordering::Relaxed);
+        unsafe { System.realloc(ptr, layout, new_size) }
+    }
+}
+
+#[global_allocator]
+static GLOBAL: Counting = Counting;
+
+/// The counter is process-wide: the two tests must not run at the same time.
+static SERIAL: Mutex<()> = Mutex::new(());
+
+#[test]
+fn warm_steps_do_not_allocate() {
+    let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    for kind in [
+        OptimizerKind::adam(),
+        OptimizerKind::adamw(),
+        OptimizerKind::nesterov(0.9),
+        OptimizerKind::adagrad(),
+    ] {
+        let mut store = ParamStore::<f32>::new();
+        let w = store.add("w", arr(&[64, 32], &vec![0.1; 64 * 32])).unwrap();
+        let lazy = store.add("emb.lazy", arr(&[100, 8], &vec![0.1; 800])).unwrap();
+        let table = store.add("emb.dense", arr(&[50, 8], &vec![0.1; 400])).unwrap();
+        let g_w = linear_grads(&store, &[(w, &arr(&[64, 32], &vec![0.5; 64 * 32]))]);
+        let g_lazy = row_grads(&store, lazy, &[3, 7, 7, 90], &arr(&[4, 8], &[0.25; 32]));
+        let g_table = row_grads(&store, table, &[1, 2], &arr(&[2, 8], &[0.25; 16]));
+        let groups = vec![
+            ParamGroup::new("lazy", vec![lazy])
+                .with_sparse(true)
+                .with_weight_decay(0.01),
+        ];
+        let mut opt = Optimizer::new(kind, 0.01, groups, &store).unwrap();
+        opt.set_clip_norm(Some(1.0)).unwrap();
+        opt.set_schedule(Schedule::Cosine {
+            warmup_steps: 2,
+            total_steps: 100,
+            min_lr: 0.0,
+        })
+        .unwrap();
+        // Cold: first update of every parameter allocates its state.
+        for g in [&g_w, &g_lazy, &g_table] {
+            opt.step(&mut store, g).unwrap();
+        }
+        let before = ALLOCS.load(Ordering::Relaxed);
+        for _ in 0..10 {
+            for g in [&g_w, &g_lazy, &g_table] {
+                opt.step(&mut store, g).unwrap();
+            }
+        }
+        let n = ALLOCS.load(Ordering::Relaxed) - before;
+        assert_eq!(n, 0, "{}: {n} allocations in 30 warm steps", kind.name());
+    }
+}
+
+#[test]
+fn warm_parallel_steps_do_not_allocate() {
+    let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    let mut store = ParamStore::<f32>::new();
+    let w = store.add("w", arr(&[256, 512], &vec![0.1; 256 * 512])).unwrap();
+    let lazy = store.add("emb", arr(&[4000, 16], &vec![0.1; 64000])).unwrap();
+    let rows: Vec<usize> = (0..2000).map(|i| 2 * i).collect();
+    let g_w = linear_grads(&store, &[(w, &arr(&[256, 512], &vec![0.5; 256 * 512]))]);
+    let g_lazy = row_grads(&store, lazy, &rows, &arr(&[2000, 16], &vec![0.25; 32000]));
+    let groups = vec![ParamGroup::new("lazy", vec![lazy]).with_sparse(true)];
+    let mut opt = Optimizer::new(OptimizerKind::adam(), 0.01, groups, &store).unwrap();
+    opt.set_clip_norm(Some(1.0)).unwrap();
+    opt.set_parallel_threshold(0);
+    let pool = rayon::ThreadPoolBuilder::new().num_threads(2).build().unwrap();
+    pool.install(|| {
+        for _ in 0..3 {
+            opt.step(&mut store, &g_w).unwrap();
+            opt.step(&mut store, &g_lazy).unwrap();
+        }
+        // Inside the pool, `rayon::join` keeps its jobs on the stack and in the workers'
+        // already-grown deques.
+        let before = ALLOCS.load(Ordering::Relaxed);
+        for _ in 0..10 {
+            opt.step(&mut store, &g_w).unwrap();
+            opt.step(&mut store, &g_lazy).unwrap();
+        }
+        let n = ALLOCS.load(Ordering::Relaxed) - before;
+        assert_eq!(n, 0, "{n} allocations in 20 warm parallel steps");
+    });
+}
