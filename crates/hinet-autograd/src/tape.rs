@@ -38,6 +38,15 @@ pub struct Workspace<F: Float> {
     pub(crate) grads: Vec<Option<ArrayD<F>>>,
 }
 
+impl<F: Float> std::fmt::Debug for Workspace<F> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Workspace")
+            .field("nodes", &self.nodes.len())
+            .field("fresh_allocations", &self.pool.fresh_allocations())
+            .finish()
+    }
+}
+
 impl<F: Float> Default for Workspace<F> {
     fn default() -> Self {
         Self::new()

@@ -1,0 +1,217 @@
+//! `Model`: the input layer, then HiNet or a baseline, producing one logit per task per row.
+
+use crate::baselines::star::Star;
+use crate::config::{Architecture, ModelConfig};
+use crate::error::{ModelError, Result};
+use crate::input::ModelInput;
+use crate::input_layer::InputLayer;
+use crate::scenario_layer::ScenarioLayer;
+use crate::task_layer::TaskLayer;
+use hinet_autograd::{Float, ParamId, ParamStore, Tape, Var, Workspace};
+use hinet_layers::{CgcConfig, GateMode, MlpConfig, Module};
+use ndarray::{Array2, Ix2};
+use rand::SeedableRng;
+use rand_chacha::ChaCha8Rng;
+
+#[derive(Debug)]
+enum Body<F> {
+    /// HiNet (the scenario layer is absent in the "without hierarchy" ablation).
+    Hierarchical {
+        scenario: Option<ScenarioLayer<F>>,
+        task: TaskLayer<F>,
+    },
+    /// Shared-Bottom, MMoE, PLE: a task layer per scenario on x.
+    TaskOnly(TaskLayer<F>),
+    /// STAR per task.
+    Star(Star),
+}
+
+/// A multi-scenario, multi-task model whose parameters live in a [`ParamStore`].
+#[derive(Debug)]
+pub struct Model<F> {
+    config: ModelConfig,
+    input: InputLayer<F>,
+    body: Body<F>,
+}
+
+impl<F: Float> Model<F> {
+    /// Builds the model of `config`, registering its parameters in `store` (initialised from
+    /// `seed`).
+    pub fn new(config: &ModelConfig, store: &mut ParamStore<F>, seed: u64) -> Result<Self> {
+        config.validate()?;
+        let mut rng = ChaCha8Rng::seed_from_u64(seed);
+        let rng = &mut rng;
+        let input = InputLayer::new(store, config, rng)?;
+        let x_width = input.out_features();
+        let m = config.num_scenarios();
+        let t = config.num_tasks();
+        let gate = if !config.gates {
+            GateMode::Mean
+        } else if config.gate_relu {
+            GateMode::ReluSoftmax
+        } else {
+            GateMode::Softmax
+        };
+        let cgc_gate = if config.gates && config.cgc_sum_gate { GateMode::Sum } else { gate };
+        let tower = MlpConfig {
+            dropout: config.dropout,
+            ..MlpConfig::relu(&config.tower_hidden)
+        };
+        let ple = CgcConfig {
+            tasks: t,
+            shared_experts: if config.cgc_shared_across_scenarios { 0 } else { config.cgc_shared_experts },
+            experts_per_task: config.cgc_experts_per_task,
+            expert_hidden: config.cgc_hidden.clone(),
+            levels: config.cgc_levels,
+            gate_mode: cgc_gate,
+            external_experts: 0,
+        };
+        let global_shared = if config.cgc_shared_across_scenarios { config.cgc_shared_experts } else { 0 };
+        let body = match config.architecture {
+            Architecture::Hinet => {
+                let scenario = if config.hierarchy {
+                    Some(ScenarioLayer::new(store, config, x_width, gate, rng)?)
+                } else {
+                    None
+                };
+                let width = scenario.as_ref().map_or(x_width, ScenarioLayer::out_features);
+                let task = TaskLayer::new(store, "task", m, width, &ple, global_shared, &tower, rng)?;
+                Body::Hierarchical { scenario, task }
+            }
+            Architecture::Ple => Body::TaskOnly(TaskLayer::new(store, "task", m, x_width, &ple, global_shared, &tower, rng)?),
+            Architecture::Mmoe => {
+                let mmoe = CgcConfig {
+                    shared_experts: config.mmoe_experts,
+                    experts_per_task: 0,
+                    expert_hidden: config.expert_hidden.clone(),
+                    levels: 1,
+                    gate_mode: gate,
+                    ..ple.clone()
+                };
+                Body::TaskOnly(TaskLayer::new(store, "task", m, x_width, &mmoe, 0, &tower, rng)?)
+            }
+            Architecture::SharedBottom => {
+                // One bottom expert whose "gate" is the plain sum: the bottom's output itself.
+                let bottom = CgcConfig {
+                    shared_experts: 1,
+                    experts_per_task: 0,
+                    expert_hidden: config.bottom_hidden.clone(),
+                    levels: 1,
+                    gate_mode: GateMode::Sum,
+                    ..ple.clone()
+                };
+                Body::TaskOnly(TaskLayer::new(store, "task", m, x_width, &bottom, 0, &tower, rng)?)
+            }
+            Architecture::Star => Body::Star(Star::new(store, m, t, x_width, &config.expert_hidden, rng)?),
+        };
+        Ok(Self {
+            config: config.clone(),
+            input,
+            body,
+        })
+    }
+
+    /// The configuration the model was built from.
+    pub fn config(&self) -> &ModelConfig {
+        &self.config
+    }
+
+    /// The embedding tables (candidates for a sparse optimiser group).
+    pub fn embedding_tables(&self) -> Vec<ParamId> {
+        self.input.tables()
+    }
+
+    /// SAN's M x M weights (row i: how scenario i attends to the others), if the model has SAN.
+    pub fn san_attention(&self, store: &ParamStore<F>) -> Result<Option<Array2<F>>> {
+        match &self.body {
+            Body::Hierarchical { scenario: Some(s), .. } => s.attention(store),
+            _ => Ok(None),
+        }
+    }
+
+    /// Checks a batch against the model.
+    pub fn check_input(&self, input: &ModelInput<'_, F>) -> Result<()> {
+        let c = &self.config;
+        input.validate(c.num_scenarios(), c.sparse.len(), c.dense.len(), c.num_tasks())?;
+        if input.rows == 0 {
+            return Err(ModelError::Input("an empty batch".into()));
+        }
+        Ok(())
+    }
+
+    /// Logits `[n, T]` (for ESMM, task 1's column is the CVR logit; see [`Model::probabilities`]).
+    pub fn logits<'t>(&self, tape: &'t Tape<'t, F>, input: &ModelInput<'_, F>) -> Result<Var<'t, F>> {
+        self.check_input(input)?;
+        let x = self.input.forward(tape, input)?;
+        let offsets = input.scenario_offsets;
+        match &self.body {
+            Body::Hierarchical { scenario, task } => {
+                let c = match scenario {
+                    Some(s) => s.forward(x, input.scenario)?,
+                    None => x,
+                };
+                task.forward(c, offsets)
+            }
+            Body::TaskOnly(task) => task.forward(x, offsets),
+            Body::Star(star) => star.forward(x, offsets),
+        }
+    }
+
+    /// Probabilities `[n, T]` from logits: sigmoid per task, and with ESMM
+    /// `pCTCVR = pCTR * pCVR`.
+    pub fn probabilities<'t>(&self, logits: Var<'t, F>) -> Result<Var<'t, F>> {
+        let p = logits.sigmoid()?;
+        if !self.config.esmm {
+            return Ok(p);
+        }
+        let ctr = p.narrow(1, 0, 1)?;
+        let ctcvr = ctr.mul(p.narrow(1, 1, 1)?)?;
+        Ok(hinet_autograd::concat(&[ctr, ctcvr], 1)?)
+    }
+
+    /// Predicted probabilities `[n, T]` for each row's own scenario, without recording a
+    /// backward pass. `&self`: several threads may predict with one model at once.
+    pub fn predict(&self, store: &ParamStore<F>, input: &ModelInput<'_, F>, ws: &mut Option<Workspace<F>>) -> Result<Array2<F>> {
+        let tape = Tape::no_grad(store, ws.take().unwrap_or_default());
+        let result = self
+            .logits(&tape, input)
+            .and_then(|l| self.probabilities(l))
+            .map(|p| p.value());
+        *ws = Some(tape.into_workspace());
+        let p = result?;
+        p.into_dimensionality::<Ix2>()
+            .map_err(|e| ModelError::Input(format!("predictions are not [rows, tasks]: {e}")))
+    }
+}
+
+impl<F: Float> Module<F> for Model<F> {
+    fn state(&self) -> Vec<ParamId> {
+        let mut s = self.input.state();
+        match &self.body {
+            Body::Hierarchical { scenario, task } => {
+                if let Some(sc) = scenario {
+                    s.extend(sc.state());
+                }
+                s.extend(task.state());
+            }
+            Body::TaskOnly(task) => s.extend(task.state()),
+            Body::Star(star) => s.extend(Module::<F>::state(star)),
+        }
+        s
+    }
+
+    fn set_training(&mut self, training: bool) {
+        self.input.set_training(training);
+        match &mut self.body {
+            Body::Hierarchical { task, .. } | Body::TaskOnly(task) => task.set_training(training),
+            Body::Star(_) => {}
+        }
+    }
+
+    fn commit(&self, store: &mut ParamStore<F>) {
+        self.input.commit(store);
+        if let Body::Hierarchical { task, .. } | Body::TaskOnly(task) = &self.body {
+            task.commit(store);
+        }
+    }
+}

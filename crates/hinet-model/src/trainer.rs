@@ -1,0 +1,168 @@
+//! `Trainer`: one training step is data -> model -> loss -> backward -> optimiser, with the
+//! engine's buffers, the gradients and the optimiser state reused from step to step.
+
+use crate::checkpoint::{self, CheckpointInfo};
+use crate::config::ModelConfig;
+use crate::error::{ModelError, Result};
+use crate::input::ModelInput;
+use crate::model::Model;
+use hinet_autograd::{Float, Gradients, ParamStore, Tape, Workspace};
+use hinet_layers::Module;
+use hinet_optim::{Optimizer, OptimizerKind, ParamGroup};
+use ndarray::Array2;
+use std::collections::BTreeMap;
+use std::path::Path;
+
+/// How to optimise.
+#[derive(Debug, Clone, PartialEq)]
+pub struct TrainOptions {
+    /// The update rule.
+    pub optimizer: OptimizerKind,
+    /// Base learning rate.
+    pub lr: f64,
+    /// Update embedding tables lazily (only rows in the batch); otherwise densely.
+    pub sparse_embeddings: bool,
+    /// Clip the global gradient norm.
+    pub clip_norm: Option<f64>,
+}
+
+impl Default for TrainOptions {
+    /// Adam, lr 1e-3, dense updates (bench-default's optimiser).
+    fn default() -> Self {
+        Self {
+            optimizer: OptimizerKind::adam(),
+            lr: 1e-3,
+            sparse_embeddings: false,
+            clip_norm: None,
+        }
+    }
+}
+
+/// A model, its parameters, its optimiser and the reusable memory of a training loop.
+#[derive(Debug)]
+pub struct Trainer<F: Float> {
+    model: Model<F>,
+    store: ParamStore<F>,
+    optimizer: Optimizer<F>,
+    grads: Gradients<F>,
+    ws: Option<Workspace<F>>,
+    step: u64,
+}
+
+impl<F: Float> Trainer<F> {
+    /// A fresh model of `config` initialised from `seed`.
+    pub fn new(config: &ModelConfig, seed: u64, options: &TrainOptions) -> Result<Self> {
+        let mut store = ParamStore::new();
+        let model = Model::new(config, &mut store, seed)?;
+        let groups = if options.sparse_embeddings {
+            vec![ParamGroup::new("embeddings", model.embedding_tables()).with_sparse(true)]
+        } else {
+            Vec::new()
+        };
+        let mut optimizer = Optimizer::new(options.optimizer.clone(), options.lr, groups, &store)?;
+        optimizer.set_clip_norm(options.clip_norm)?;
+        Ok(Self {
+            model,
+            store,
+            optimizer,
+            grads: Gradients::new(),
+            ws: None,
+            step: 0,
+        })
+    }
+
+    /// Resumes from a checkpoint written by [`Trainer::save`]: same config, parameters,
+    /// optimiser state and step count.
+    pub fn resume(path: &Path, options: &TrainOptions) -> Result<(Self, CheckpointInfo)> {
+        let info = checkpoint::read_info(path)?;
+        let mut trainer = Self::new(&info.config, 0, options)?;
+        let info = checkpoint::load(path, &info.config, &mut trainer.store, Some(&mut trainer.optimizer))?;
+        trainer.step = info.step;
+        Ok((trainer, info))
+    }
+
+    /// Writes parameters, buffers, optimiser state, config and step atomically.
+    pub fn save(&self, path: &Path, extra: &BTreeMap<String, String>) -> Result<()> {
+        checkpoint::save(path, self.model.config(), &self.store, Some(&self.optimizer), self.step, extra)
+    }
+
+    /// One step on a batch with labels; returns the loss. A non-finite loss is an error and
+    /// leaves the parameters untouched.
+    pub fn step(&mut self, input: &ModelInput<'_, F>) -> Result<f64> {
+        let labels = input
+            .labels
+            .ok_or_else(|| ModelError::Input("a training batch needs labels".into()))?;
+        self.model.set_training(true);
+        let tape = Tape::with_workspace(&self.store, self.ws.take().unwrap_or_default());
+        let result = (|| {
+            let logits = self.model.logits(&tape, input)?;
+            let loss = self.model.loss(&tape, logits, labels)?;
+            let value = loss.scalar()?.f64();
+            if !value.is_finite() {
+                return Err(ModelError::NonFiniteLoss(value, self.step));
+            }
+            tape.backward(loss, &mut self.grads)?;
+            Ok(value)
+        })();
+        self.ws = Some(tape.into_workspace());
+        let loss = result?;
+        self.optimizer.step(&mut self.store, &self.grads)?;
+        self.model.commit(&mut self.store);
+        self.step += 1;
+        Ok(loss)
+    }
+
+    /// Probabilities `[n, T]` in inference mode (running statistics, no dropout).
+    pub fn predict(&mut self, input: &ModelInput<'_, F>) -> Result<Array2<F>> {
+        self.model.set_training(false);
+        let p = self.model.predict(&self.store, input, &mut self.ws);
+        self.model.set_training(true);
+        p
+    }
+
+    /// The loss of a labelled batch without training on it (validation).
+    pub fn evaluate_loss(&mut self, input: &ModelInput<'_, F>) -> Result<f64> {
+        let labels = input
+            .labels
+            .ok_or_else(|| ModelError::Input("evaluating a loss needs labels".into()))?;
+        self.model.set_training(false);
+        let tape = Tape::no_grad(&self.store, self.ws.take().unwrap_or_default());
+        let result = (|| {
+            let logits = self.model.logits(&tape, input)?;
+            Ok(self.model.loss(&tape, logits, labels)?.scalar()?.f64())
+        })();
+        self.ws = Some(tape.into_workspace());
+        self.model.set_training(true);
+        result
+    }
+
+    /// The model.
+    pub fn model(&self) -> &Model<F> {
+        &self.model
+    }
+
+    /// Mutable model (mode switches).
+    pub fn model_mut(&mut self) -> &mut Model<F> {
+        &mut self.model
+    }
+
+    /// The parameters.
+    pub fn store(&self) -> &ParamStore<F> {
+        &self.store
+    }
+
+    /// The optimiser.
+    pub fn optimizer(&self) -> &Optimizer<F> {
+        &self.optimizer
+    }
+
+    /// The optimiser, to change its learning rate or schedule.
+    pub fn optimizer_mut(&mut self) -> &mut Optimizer<F> {
+        &mut self.optimizer
+    }
+
+    /// Steps taken (including those before a resume).
+    pub fn steps(&self) -> u64 {
+        self.step
+    }
+}
