@@ -29,7 +29,10 @@ fn err(path: &Path, why: impl Into<String>) -> ModelError {
 
 fn to_bytes<F: Float>(a: &ArrayD<F>) -> (Dtype, Vec<u8>) {
     if F::NAME == "f32" {
-        (Dtype::F32, a.iter().flat_map(|v| (v.f64() as f32).to_le_bytes()).collect())
+        (
+            Dtype::F32,
+            a.iter().flat_map(|v| (v.f64() as f32).to_le_bytes()).collect(),
+        )
     } else {
         (Dtype::F64, a.iter().flat_map(|v| v.f64().to_le_bytes()).collect())
     }
@@ -104,7 +107,10 @@ pub fn save<F: Float>(
 }
 
 fn write_atomically(path: &Path, bytes: &[u8]) -> Result<()> {
-    let dir = path.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
+    let dir = path
+        .parent()
+        .filter(|p| !p.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
     let file_name = path.file_name().ok_or_else(|| err(path, "not a file path"))?;
     let tmp = dir.join(format!(".{}.tmp-{}", file_name.to_string_lossy(), std::process::id()));
     let write = || -> std::io::Result<()> {
@@ -129,12 +135,19 @@ fn read(path: &Path) -> Result<Vec<u8>> {
 }
 
 fn parse_info(path: &Path, bytes: &[u8]) -> Result<(CheckpointInfo, HashMap<String, String>)> {
-    let (_, metadata) = SafeTensors::read_metadata(bytes).map_err(|e| err(path, format!("not a safetensors file: {e}")))?;
+    let (_, metadata) =
+        SafeTensors::read_metadata(bytes).map_err(|e| err(path, format!("not a safetensors file: {e}")))?;
     let meta = metadata.metadata().clone().unwrap_or_default();
-    let get = |k: &str| meta.get(k).ok_or_else(|| err(path, format!("metadata has no `{k}` (not a HiNet-rs checkpoint?)")));
+    let get = |k: &str| {
+        meta.get(k)
+            .ok_or_else(|| err(path, format!("metadata has no `{k}` (not a HiNet-rs checkpoint?)")))
+    };
     let version = get("format_version")?;
     if version != FORMAT_VERSION {
-        return Err(err(path, format!("format version {version}, this build reads {FORMAT_VERSION}")));
+        return Err(err(
+            path,
+            format!("format version {version}, this build reads {FORMAT_VERSION}"),
+        ));
     }
     let config = ModelConfig::from_toml(get("config")?).map_err(|e| err(path, format!("stored config: {e}")))?;
     let step = get("step")?.parse().map_err(|e| err(path, format!("step: {e}")))?;
@@ -163,7 +176,13 @@ pub fn load<F: Float>(
     let bytes = read(path)?;
     let (info, meta) = parse_info(path, &bytes)?;
     if &info.config != config {
-        return Err(err(path, format!("config differs from the model's in: {}", config_diff(&info.config, config))));
+        return Err(err(
+            path,
+            format!(
+                "config differs from the model's in: {}",
+                config_diff(&info.config, config)
+            ),
+        ));
     }
     let tensors = SafeTensors::deserialize(&bytes).map_err(|e| err(path, e.to_string()))?;
     let mut problems = Vec::new();
@@ -172,7 +191,11 @@ pub fn load<F: Float>(
         let name = store.name(id);
         match tensors.tensor(name) {
             Ok(v) if v.shape() == store.value(id).shape() => values.push((id, from_view::<F>(path, name, &v)?)),
-            Ok(v) => problems.push(format!("{name}: shape {:?} in the file, {:?} in the model", v.shape(), store.value(id).shape())),
+            Ok(v) => problems.push(format!(
+                "{name}: shape {:?} in the file, {:?} in the model",
+                v.shape(),
+                store.value(id).shape()
+            )),
             Err(_) => problems.push(format!("{name}: missing from the file")),
         }
     }
@@ -186,21 +209,34 @@ pub fn load<F: Float>(
     }
     let optim_state = match optimizer.as_ref() {
         Some(_) => {
-            let json = meta.get("optim.meta").ok_or_else(|| err(path, "no optimiser state in this checkpoint"))?;
-            let meta: BTreeMap<String, String> = serde_json::from_str(json).map_err(|e| err(path, format!("optim.meta: {e}")))?;
-            let mut state = OptimState { tensors: Vec::new(), meta };
-            let mut names: Vec<&str> = tensors.names().into_iter().filter(|n| n.starts_with(OPTIM_PREFIX)).collect();
+            let json = meta
+                .get("optim.meta")
+                .ok_or_else(|| err(path, "no optimiser state in this checkpoint"))?;
+            let meta: BTreeMap<String, String> =
+                serde_json::from_str(json).map_err(|e| err(path, format!("optim.meta: {e}")))?;
+            let mut state = OptimState {
+                tensors: Vec::new(),
+                meta,
+            };
+            let mut names: Vec<&str> = tensors
+                .names()
+                .into_iter()
+                .filter(|n| n.starts_with(OPTIM_PREFIX))
+                .collect();
             names.sort_unstable();
             for name in names {
                 let v = tensors.tensor(name).map_err(|e| err(path, e.to_string()))?;
-                state.tensors.push((name[OPTIM_PREFIX.len()..].to_string(), from_view::<F>(path, name, &v)?));
+                state
+                    .tensors
+                    .push((name[OPTIM_PREFIX.len()..].to_string(), from_view::<F>(path, name, &v)?));
             }
             Some(state)
         }
         None => None,
     };
     if let (Some(opt), Some(state)) = (optimizer, optim_state.as_ref()) {
-        opt.load_state(state).map_err(|e| err(path, format!("optimiser state: {e}")))?;
+        opt.load_state(state)
+            .map_err(|e| err(path, format!("optimiser state: {e}")))?;
     }
     for (id, v) in values {
         store.set(id, v)?;

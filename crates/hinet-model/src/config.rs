@@ -206,11 +206,17 @@ impl ModelConfig {
             return config_err("tasks", "at least one task is needed");
         }
         if self.sparse.is_empty() && self.dense.is_empty() {
-            return config_err("sparse", "no sparse and no dense features: the model would have no input");
+            return config_err(
+                "sparse",
+                "no sparse and no dense features: the model would have no input",
+            );
         }
         for (i, f) in self.sparse.iter().enumerate() {
             if f.vocab == 0 || f.dim == 0 {
-                return config_err(&format!("sparse[{i}]"), format!("field {:?}: vocab and dim must be positive", f.name));
+                return config_err(
+                    &format!("sparse[{i}]"),
+                    format!("field {:?}: vocab and dim must be positive", f.name),
+                );
             }
         }
         for (key, v) in [
@@ -235,13 +241,19 @@ impl ModelConfig {
             return config_err("cgc_levels", "must be at least 1");
         }
         if self.cgc_shared_experts + self.cgc_experts_per_task == 0 {
-            return config_err("cgc_experts_per_task", "CGC gates would have no experts (cgc_shared_experts is 0 too)");
+            return config_err(
+                "cgc_experts_per_task",
+                "CGC gates would have no experts (cgc_shared_experts is 0 too)",
+            );
         }
         if self.architecture == Architecture::Hinet && self.hierarchy && self.scenario_embedding_dim == 0 {
             return config_err("scenario_embedding_dim", "must be positive");
         }
         if self.architecture == Architecture::Hinet && self.hierarchy && self.san && self.scenarios.len() < 2 {
-            return config_err("san", "SAN needs at least 2 scenarios; set san = false for a single scenario");
+            return config_err(
+                "san",
+                "SAN needs at least 2 scenarios; set san = false for a single scenario",
+            );
         }
         if self.architecture == Architecture::Mmoe && self.mmoe_experts == 0 {
             return config_err("mmoe_experts", "must be at least 1");
@@ -253,12 +265,23 @@ impl ModelConfig {
             return config_err("dropout", format!("{} must be in [0, 1)", self.dropout));
         }
         if self.loss_weights.len() != self.tasks.len() {
-            return config_err("loss_weights", format!("{} weights for {} tasks", self.loss_weights.len(), self.tasks.len()));
+            return config_err(
+                "loss_weights",
+                format!("{} weights for {} tasks", self.loss_weights.len(), self.tasks.len()),
+            );
         }
         if self.pos_weights.len() != self.tasks.len() {
-            return config_err("pos_weights", format!("{} weights for {} tasks", self.pos_weights.len(), self.tasks.len()));
+            return config_err(
+                "pos_weights",
+                format!("{} weights for {} tasks", self.pos_weights.len(), self.tasks.len()),
+            );
         }
-        if self.loss_weights.iter().chain(&self.pos_weights).any(|w| !w.is_finite() || *w < 0.0) {
+        if self
+            .loss_weights
+            .iter()
+            .chain(&self.pos_weights)
+            .any(|w| !w.is_finite() || *w < 0.0)
+        {
             return config_err("loss_weights", "weights must be finite and >= 0");
         }
         if !self.l2.is_finite() || self.l2 < 0.0 {

@@ -49,15 +49,21 @@ impl<F: Float> ModelInput<'_, F> {
             }
         }
         if self.sparse.len() != n * fields {
-            return err(format!("{} sparse ids for {n} rows x {fields} fields", self.sparse.len()));
+            return err(format!(
+                "{} sparse ids for {n} rows x {fields} fields",
+                self.sparse.len()
+            ));
         }
         if self.dense.dim() != (n, dense) {
-            return err(format!("dense features {:?}, expected ({n}, {dense})", self.dense.dim()));
+            return err(format!(
+                "dense features {:?}, expected ({n}, {dense})",
+                self.dense.dim()
+            ));
         }
-        if let Some(l) = self.labels {
-            if l.dim() != (n, tasks) {
-                return err(format!("labels {:?}, expected ({n}, {tasks})", l.dim()));
-            }
+        if let Some(l) = self.labels
+            && l.dim() != (n, tasks)
+        {
+            return err(format!("labels {:?}, expected ({n}, {tasks})", l.dim()));
         }
         Ok(())
     }

@@ -12,11 +12,19 @@ impl<F: Float> Model<F> {
         let c = self.config();
         let (n, t) = labels.dim();
         if logits.shape() != [n, t] {
-            return Err(ModelError::Input(format!("labels {:?} do not match logits {:?}", labels.dim(), logits.shape())));
+            return Err(ModelError::Input(format!(
+                "labels {:?} do not match logits {:?}",
+                labels.dim(),
+                logits.shape()
+            )));
         }
         let y = tape.constant(labels.into_dyn());
         let mut total: Option<Var<'t, F>> = None;
-        let probabilities = if c.esmm { Some(self.probabilities(logits)?) } else { None };
+        let probabilities = if c.esmm {
+            Some(self.probabilities(logits)?)
+        } else {
+            None
+        };
         for j in 0..t {
             let yj = y.narrow(1, j, 1)?;
             let per_row = match (probabilities, j) {
@@ -26,10 +34,15 @@ impl<F: Float> Model<F> {
                     let eps = F::of(1e-7);
                     let p = p.narrow(1, 1, 1)?.mul_scalar(F::one() - eps - eps)?.add_scalar(eps)?;
                     let pos = yj.mul(p.log()?)?.mul_scalar(F::of(c.pos_weights[j]))?;
-                    let neg = yj.neg()?.add_scalar(F::one())?.mul(p.neg()?.add_scalar(F::one())?.log()?)?;
+                    let neg = yj
+                        .neg()?
+                        .add_scalar(F::one())?
+                        .mul(p.neg()?.add_scalar(F::one())?.log()?)?;
                     pos.add(neg)?.neg()?
                 }
-                _ => logits.narrow(1, j, 1)?.bce_with_logits(yj, None, F::of(c.pos_weights[j]))?,
+                _ => logits
+                    .narrow(1, j, 1)?
+                    .bce_with_logits(yj, None, F::of(c.pos_weights[j]))?,
             };
             let term = per_row.mean()?.mul_scalar(F::of(c.loss_weights[j]))?;
             total = Some(match total {

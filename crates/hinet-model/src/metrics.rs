@@ -99,7 +99,8 @@ impl MetricsTable {
         oracle: Option<&[f64]>,
     ) -> Self {
         let t = tasks.len();
-        let column = |data: &[f64], rows: &[usize], j: usize| rows.iter().map(|&r| data[r * t + j]).collect::<Vec<f64>>();
+        let column =
+            |data: &[f64], rows: &[usize], j: usize| rows.iter().map(|&r| data[r * t + j]).collect::<Vec<f64>>();
         let all_rows: Vec<usize> = (0..scenario.len()).collect();
         let cell = |rows: &[usize], j: usize| {
             let p = column(predictions, rows, j);
@@ -135,7 +136,14 @@ impl MetricsTable {
             let mut s = format!("{name:<16}");
             for c in cells {
                 let oracle = c.oracle_auc.map_or(String::new(), |o| format!("({o:.4})"));
-                s += &format!(" | {} {:<8} {:.4} {}/{}", fmt_auc(c.auc), oracle, c.logloss, c.rows, c.positives);
+                s += &format!(
+                    " | {} {:<8} {:.4} {}/{}",
+                    fmt_auc(c.auc),
+                    oracle,
+                    c.logloss,
+                    c.rows,
+                    c.positives
+                );
             }
             s.push('\n');
             s

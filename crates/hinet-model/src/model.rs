@@ -17,7 +17,7 @@ use rand_chacha::ChaCha8Rng;
 enum Body<F> {
     /// HiNet (the scenario layer is absent in the "without hierarchy" ablation).
     Hierarchical {
-        scenario: Option<ScenarioLayer<F>>,
+        scenario: Option<Box<ScenarioLayer<F>>>,
         task: TaskLayer<F>,
     },
     /// Shared-Bottom, MMoE, PLE: a task layer per scenario on x.
@@ -52,33 +52,54 @@ impl<F: Float> Model<F> {
         } else {
             GateMode::Softmax
         };
-        let cgc_gate = if config.gates && config.cgc_sum_gate { GateMode::Sum } else { gate };
+        let cgc_gate = if config.gates && config.cgc_sum_gate {
+            GateMode::Sum
+        } else {
+            gate
+        };
         let tower = MlpConfig {
             dropout: config.dropout,
             ..MlpConfig::relu(&config.tower_hidden)
         };
         let ple = CgcConfig {
             tasks: t,
-            shared_experts: if config.cgc_shared_across_scenarios { 0 } else { config.cgc_shared_experts },
+            shared_experts: if config.cgc_shared_across_scenarios {
+                0
+            } else {
+                config.cgc_shared_experts
+            },
             experts_per_task: config.cgc_experts_per_task,
             expert_hidden: config.cgc_hidden.clone(),
             levels: config.cgc_levels,
             gate_mode: cgc_gate,
             external_experts: 0,
         };
-        let global_shared = if config.cgc_shared_across_scenarios { config.cgc_shared_experts } else { 0 };
+        let global_shared = if config.cgc_shared_across_scenarios {
+            config.cgc_shared_experts
+        } else {
+            0
+        };
         let body = match config.architecture {
             Architecture::Hinet => {
                 let scenario = if config.hierarchy {
-                    Some(ScenarioLayer::new(store, config, x_width, gate, rng)?)
+                    Some(Box::new(ScenarioLayer::new(store, config, x_width, gate, rng)?))
                 } else {
                     None
                 };
-                let width = scenario.as_ref().map_or(x_width, ScenarioLayer::out_features);
+                let width = scenario.as_ref().map_or(x_width, |s| s.out_features());
                 let task = TaskLayer::new(store, "task", m, width, &ple, global_shared, &tower, rng)?;
                 Body::Hierarchical { scenario, task }
             }
-            Architecture::Ple => Body::TaskOnly(TaskLayer::new(store, "task", m, x_width, &ple, global_shared, &tower, rng)?),
+            Architecture::Ple => Body::TaskOnly(TaskLayer::new(
+                store,
+                "task",
+                m,
+                x_width,
+                &ple,
+                global_shared,
+                &tower,
+                rng,
+            )?),
             Architecture::Mmoe => {
                 let mmoe = CgcConfig {
                     shared_experts: config.mmoe_experts,
@@ -171,7 +192,12 @@ impl<F: Float> Model<F> {
 
     /// Predicted probabilities `[n, T]` for each row's own scenario, without recording a
     /// backward pass. `&self`: several threads may predict with one model at once.
-    pub fn predict(&self, store: &ParamStore<F>, input: &ModelInput<'_, F>, ws: &mut Option<Workspace<F>>) -> Result<Array2<F>> {
+    pub fn predict(
+        &self,
+        store: &ParamStore<F>,
+        input: &ModelInput<'_, F>,
+        ws: &mut Option<Workspace<F>>,
+    ) -> Result<Array2<F>> {
         let tape = Tape::no_grad(store, ws.take().unwrap_or_default());
         let result = self
             .logits(&tape, input)

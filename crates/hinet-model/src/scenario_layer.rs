@@ -22,12 +22,28 @@ pub struct ScenarioLayer<F> {
 }
 
 impl<F: Float> ScenarioLayer<F> {
-    pub(crate) fn new<R: Rng + ?Sized>(store: &mut ParamStore<F>, config: &ModelConfig, in_features: usize, mode: GateMode, rng: &mut R) -> Result<Self> {
+    pub(crate) fn new<R: Rng + ?Sized>(
+        store: &mut ParamStore<F>,
+        config: &ModelConfig,
+        in_features: usize,
+        mode: GateMode,
+        rng: &mut R,
+    ) -> Result<Self> {
         let (k, hidden) = (config.sub_experts, &config.expert_hidden);
         let shared = ExpertGroup::new(store, "scenario.shared", k, in_features, hidden, mode, rng)?;
         let m = config.num_scenarios();
         let specific = (0..m)
-            .map(|i| ExpertGroup::new(store, &format!("scenario.specific.{i}"), k, in_features, hidden, mode, rng))
+            .map(|i| {
+                ExpertGroup::new(
+                    store,
+                    &format!("scenario.specific.{i}"),
+                    k,
+                    in_features,
+                    hidden,
+                    mode,
+                    rng,
+                )
+            })
             .collect::<Result<Vec<_>, _>>()?;
         let san = if config.san {
             let san_config = SanConfig {

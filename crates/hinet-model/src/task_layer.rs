@@ -39,7 +39,14 @@ impl<F: Float> TaskLayer<F> {
         rng: &mut R,
     ) -> Result<Self> {
         let global_shared = if global_shared > 0 {
-            Some(ExpertStack::new(store, &format!("{name}.shared_experts"), global_shared, in_features, &cgc.expert_hidden, rng)?)
+            Some(ExpertStack::new(
+                store,
+                &format!("{name}.shared_experts"),
+                global_shared,
+                in_features,
+                &cgc.expert_hidden,
+                rng,
+            )?)
         } else {
             None
         };
@@ -74,7 +81,11 @@ impl<F: Float> TaskLayer<F> {
             for (tower, out) in head.towers.iter().zip(outputs) {
                 logits.push(tower.forward(out)?);
             }
-            parts.push(if logits.len() == 1 { logits[0] } else { concat(&logits, 1)? });
+            parts.push(if logits.len() == 1 {
+                logits[0]
+            } else {
+                concat(&logits, 1)?
+            });
         }
         Ok(if parts.len() == 1 { parts[0] } else { concat(&parts, 0)? })
     }

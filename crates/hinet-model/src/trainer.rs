@@ -59,7 +59,7 @@ impl<F: Float> Trainer<F> {
         } else {
             Vec::new()
         };
-        let mut optimizer = Optimizer::new(options.optimizer.clone(), options.lr, groups, &store)?;
+        let mut optimizer = Optimizer::new(options.optimizer, options.lr, groups, &store)?;
         optimizer.set_clip_norm(options.clip_norm)?;
         Ok(Self {
             model,
@@ -83,7 +83,14 @@ impl<F: Float> Trainer<F> {
 
     /// Writes parameters, buffers, optimiser state, config and step atomically.
     pub fn save(&self, path: &Path, extra: &BTreeMap<String, String>) -> Result<()> {
-        checkpoint::save(path, self.model.config(), &self.store, Some(&self.optimizer), self.step, extra)
+        checkpoint::save(
+            path,
+            self.model.config(),
+            &self.store,
+            Some(&self.optimizer),
+            self.step,
+            extra,
+        )
     }
 
     /// One step on a batch with labels; returns the loss. A non-finite loss is an error and

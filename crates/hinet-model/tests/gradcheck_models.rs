@@ -19,7 +19,10 @@ fn check(name: &str, config: ModelConfig) {
             store.value_mut(id).mapv_inplace(|b| b + rng.random_range(0.05..0.2));
         }
     }
-    let params: Vec<ParamId> = ids.into_iter().filter(|&id| store.kind(id) == ParamKind::Trainable).collect();
+    let params: Vec<ParamId> = ids
+        .into_iter()
+        .filter(|&id| store.kind(id) == ParamKind::Trainable)
+        .collect();
     let d = data::<f64>();
     let input = d.input();
     let report = gradcheck_params(
@@ -37,7 +40,10 @@ fn check(name: &str, config: ModelConfig) {
 }
 
 fn to_ag(e: hinet_model::ModelError) -> hinet_autograd::AutogradError {
-    hinet_autograd::AutogradError::BadArgument { op: "model", why: e.to_string() }
+    hinet_autograd::AutogradError::BadArgument {
+        op: "model",
+        why: e.to_string(),
+    }
 }
 
 #[test]
@@ -49,15 +55,39 @@ fn hinet_paper_defaults() {
 fn hinet_with_input_batch_norm_l2_and_pos_weights() {
     check(
         "hinet bn l2",
-        ModelConfig { input_batch_norm: true, l2: 0.01, pos_weights: vec![2.0, 3.0], loss_weights: vec![1.0, 0.5], ..tiny_config() },
+        ModelConfig {
+            input_batch_norm: true,
+            l2: 0.01,
+            pos_weights: vec![2.0, 3.0],
+            loss_weights: vec![1.0, 0.5],
+            ..tiny_config()
+        },
     );
 }
 
 #[test]
 fn hinet_ablations() {
-    check("without SAN", ModelConfig { san: false, ..tiny_config() });
-    check("without hierarchy", ModelConfig { hierarchy: false, ..tiny_config() });
-    check("without gates", ModelConfig { gates: false, ..tiny_config() });
+    check(
+        "without SAN",
+        ModelConfig {
+            san: false,
+            ..tiny_config()
+        },
+    );
+    check(
+        "without hierarchy",
+        ModelConfig {
+            hierarchy: false,
+            ..tiny_config()
+        },
+    );
+    check(
+        "without gates",
+        ModelConfig {
+            gates: false,
+            ..tiny_config()
+        },
+    );
 }
 
 #[test]
@@ -72,18 +102,55 @@ fn hinet_official_code_options() {
             ..tiny_config()
         },
     );
-    check("cgc sum gate", ModelConfig { cgc_sum_gate: true, ..tiny_config() });
+    check(
+        "cgc sum gate",
+        ModelConfig {
+            cgc_sum_gate: true,
+            ..tiny_config()
+        },
+    );
 }
 
 #[test]
 fn hinet_esmm() {
-    check("esmm", ModelConfig { esmm: true, ..tiny_config() });
+    check(
+        "esmm",
+        ModelConfig {
+            esmm: true,
+            ..tiny_config()
+        },
+    );
 }
 
 #[test]
 fn baselines() {
-    check("shared-bottom", ModelConfig { architecture: Architecture::SharedBottom, ..tiny_config() });
-    check("mmoe", ModelConfig { architecture: Architecture::Mmoe, ..tiny_config() });
-    check("ple 2 levels", ModelConfig { architecture: Architecture::Ple, cgc_levels: 2, ..tiny_config() });
-    check("star", ModelConfig { architecture: Architecture::Star, ..tiny_config() });
+    check(
+        "shared-bottom",
+        ModelConfig {
+            architecture: Architecture::SharedBottom,
+            ..tiny_config()
+        },
+    );
+    check(
+        "mmoe",
+        ModelConfig {
+            architecture: Architecture::Mmoe,
+            ..tiny_config()
+        },
+    );
+    check(
+        "ple 2 levels",
+        ModelConfig {
+            architecture: Architecture::Ple,
+            cgc_levels: 2,
+            ..tiny_config()
+        },
+    );
+    check(
+        "star",
+        ModelConfig {
+            architecture: Architecture::Star,
+            ..tiny_config()
+        },
+    );
 }

@@ -78,12 +78,20 @@ impl Star {
                 for (l, layer) in layers.iter().enumerate() {
                     let w = tape.param(layer.shared_w).mul(tape.param(layer.scenario_w[m]))?;
                     let b = tape.param(layer.shared_b).add(tape.param(layer.scenario_b[m]))?;
-                    let act = if l == last { Activation::Identity } else { Activation::Relu };
+                    let act = if l == last {
+                        Activation::Identity
+                    } else {
+                        Activation::Relu
+                    };
                     h = h.linear(w, Some(b), act)?;
                 }
                 logits.push(h);
             }
-            parts.push(if logits.len() == 1 { logits[0] } else { concat(&logits, 1)? });
+            parts.push(if logits.len() == 1 {
+                logits[0]
+            } else {
+                concat(&logits, 1)?
+            });
         }
         Ok(if parts.len() == 1 { parts[0] } else { concat(&parts, 0)? })
     }

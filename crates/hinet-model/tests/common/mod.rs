@@ -8,8 +8,16 @@ pub fn tiny_config() -> ModelConfig {
     ModelConfig {
         scenarios: vec!["a".into(), "b".into(), "c".into()],
         sparse: vec![
-            SparseFeature { name: "user".into(), vocab: 6, dim: 2 },
-            SparseFeature { name: "item".into(), vocab: 5, dim: 2 },
+            SparseFeature {
+                name: "user".into(),
+                vocab: 6,
+                dim: 2,
+            },
+            SparseFeature {
+                name: "item".into(),
+                vocab: 5,
+                dim: 2,
+            },
         ],
         dense: vec!["price".into()],
         scenario_embedding_dim: 2,
@@ -45,7 +53,10 @@ pub fn data<F: hinet_autograd::Float>() -> Data<F> {
         dense: Array2::from_shape_fn((rows, 1), |(r, _)| f(0.3 * r as f64 - 1.0)),
         labels: Array2::from_shape_vec(
             (rows, 2),
-            [1., 1., 0., 0., 1., 0., 0., 0., 1., 1., 0., 0., 1., 0.].iter().map(|&v| f(v)).collect(),
+            [1., 1., 0., 0., 1., 0., 0., 0., 1., 1., 0., 0., 1., 0.]
+                .iter()
+                .map(|&v| f(v))
+                .collect(),
         )
         .unwrap(),
     }
