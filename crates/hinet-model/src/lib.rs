@@ -64,6 +64,7 @@ mod metrics;
 mod model;
 mod scenario_layer;
 mod task_layer;
+pub mod throughput;
 mod trainer;
 
 pub use config::{Architecture, ModelConfig, SparseFeature};
