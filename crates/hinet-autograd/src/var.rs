@@ -7,8 +7,8 @@ use crate::ops::linear::Activation;
 use crate::ops::scalar::ScalarKind;
 use crate::ops::unary::UnaryKind;
 use crate::ops::{
-    batch_norm, batched_matmul, bce, binary, concat, dropout, gate, gather, linear, matmul, narrow, permute, reduce,
-    reshape, scalar, softmax, unary,
+    batch_norm, batched_matmul, bce, binary, concat, dropout, gate, gather, grouped_linear, linear, matmul, narrow,
+    permute, reduce, reshape, scalar, softmax, unary,
 };
 use crate::tape::{NodeId, Tape};
 use ndarray::{ArrayD, ArrayViewD};
@@ -112,6 +112,18 @@ impl<'t, F: Float> Var<'t, F> {
         }
         self.tape
             .record(|c| linear::forward(c, self.id, w.id, b.map(|b| b.id), act))
+    }
+
+    /// K dense layers at once: `y[k] = act(x_k W[k]^T + b[k])` with `w` `[K, out, in]`, `b`
+    /// `[K, out]`, and `self` either `[K, n, in]` or `[n, K * in]` (column block k feeds layer
+    /// k). Output `[K, n, out]`.
+    pub fn grouped_linear(self, w: Var<'t, F>, b: Option<Var<'t, F>>, act: Activation) -> Result<Self> {
+        self.same_tape(w, "grouped_linear")?;
+        if let Some(b) = b {
+            self.same_tape(b, "grouped_linear")?;
+        }
+        self.tape
+            .record(|c| grouped_linear::forward(c, self.id, w.id, b.map(|b| b.id), act))
     }
 
     /// Fused gate: `softmax(self)` over the E logits of each row (`self` is `[n, E]`) mixes the

@@ -248,6 +248,69 @@ fn fused_linear() {
 }
 
 #[test]
+fn linear_with_stacked_expert_weights() {
+    // [K, h, in] weights read as [K * h, in]: K first layers as one product.
+    let x = random(&[3, 4], 40);
+    let w = random(&[2, 3, 4], 41);
+    let b = random(&[2, 3], 42).mapv(|v| v + 0.05);
+    check("linear [K, h, in]", &[x, w, b], |_, v| {
+        v[0].linear(v[1], Some(v[2]), Activation::Relu)
+    });
+}
+
+#[test]
+fn grouped_linear_both_input_layouts() {
+    let (k, n, i, o) = (3, 4, 2, 5);
+    let w = random(&[k, o, i], 43);
+    let b = random(&[k, o], 44).mapv(|v| v + 0.05);
+    for act in [Activation::Identity, Activation::Relu] {
+        let blocks = random(&[k, n, i], 45);
+        check(
+            &format!("grouped_linear [K, n, in] {act:?}"),
+            &[blocks, w.clone(), b.clone()],
+            |_, v| v[0].grouped_linear(v[1], Some(v[2]), act),
+        );
+        let columns = random(&[n, k * i], 46);
+        check(
+            &format!("grouped_linear [n, K*in] {act:?}"),
+            &[columns, w.clone(), b.clone()],
+            |_, v| v[0].grouped_linear(v[1], Some(v[2]), act),
+        );
+    }
+    check("grouped_linear no bias", &[random(&[n, k * i], 47), w], |_, v| {
+        v[0].grouped_linear(v[1], None, Activation::Identity)
+    });
+}
+
+#[test]
+fn grouped_linear_equals_separate_layers() {
+    use hinet_autograd::ParamStore;
+    let store = ParamStore::<f64>::new();
+    let tape = Tape::new(&store);
+    let x = random(&[4, 6], 48); // K = 2 blocks of 3 columns
+    let w = random(&[2, 5, 3], 49);
+    let b = random(&[2, 5], 50);
+    let (xv, wv, bv) = (
+        tape.constant(x.view()),
+        tape.constant(w.view()),
+        tape.constant(b.view()),
+    );
+    let y = xv.grouped_linear(wv, Some(bv), Activation::Relu).unwrap().value();
+    for e in 0..2 {
+        let xe = xv.narrow(1, 3 * e, 3).unwrap();
+        let we = wv.narrow(0, e, 1).unwrap().reshape(&[5, 3]).unwrap();
+        let be = bv.narrow(0, e, 1).unwrap().reshape(&[5]).unwrap();
+        let ye = xe.linear(we, Some(be), Activation::Relu).unwrap().value();
+        let got = y.index_axis(ndarray::Axis(0), e).to_owned();
+        assert!(got.iter().zip(ye.iter()).all(|(a, b)| (a - b).abs() < 1e-12));
+    }
+    let err = xv
+        .grouped_linear(tape.constant(random(&[2, 5, 4], 51).view()), None, Activation::Relu)
+        .unwrap_err();
+    assert!(err.to_string().starts_with("grouped_linear"), "{err}");
+}
+
+#[test]
 fn fused_gate_and_mix() {
     for &(e, n, d) in &[(1, 1, 1), (5, 3, 2), (2, 4, 1), (3, 1, 4)] {
         let z = random(&[n, e], 27);

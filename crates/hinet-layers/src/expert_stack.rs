@@ -1,8 +1,8 @@
 //! `ExpertStack`: K expert MLPs fed the same input, computed as batched work.
 //!
 //! Layer 0 of all K experts is one GEMM over the concatenated weights (`[K * h1, in]`): the
-//! input is read once for all experts. Deeper layers are one batched product over the expert
-//! axis. The output is `[K, n, d]`, each expert's rows contiguous, which is what the fused gate
+//! input is read once for all experts. Deeper layers are one grouped product (one tape node,
+//! one GEMM per expert with bias and ReLU fused), reading each expert's block in place. The output is `[K, n, d]`, each expert's rows contiguous, which is what the fused gate
 //! mixes.
 
 use crate::error::{InLayer, Result, config_error};
@@ -92,31 +92,24 @@ impl ExpertStack {
         let k = self.experts;
         let n = x.with_value(|v| v.shape().first().copied().unwrap_or(0));
         let first = &self.layers[0];
-        // Layer 0 of all experts at once: x [n, in] times [K*h1, in]^T.
-        let w0 = tape
-            .param(first.weight)
-            .reshape(&[k * first.out_features, first.in_features])
+        // Layer 0 of all experts at once: x [n, in] times the [K * h1, in] stacked weights,
+        // bias and ReLU fused: [n, K * h1], x read once for all experts.
+        let h = x
+            .linear(tape.param(first.weight), Some(tape.param(first.bias)), Activation::Relu)
             .in_layer(name)?;
-        let b0 = tape
-            .param(first.bias)
-            .reshape(&[k * first.out_features])
-            .in_layer(name)?;
-        let h = x.linear(w0, Some(b0), Activation::Relu).in_layer(name)?;
-        // [n, K*h1] -> [K, n, h1]: each expert's rows contiguous.
-        let mut h = h
-            .reshape(&[n, k, first.out_features])
-            .and_then(|h| h.permute(&[1, 0, 2]))
-            .in_layer(name)?;
+        if self.layers.len() == 1 {
+            // [n, K * h1] -> [K, n, h1]: each expert's rows contiguous, as the gate expects.
+            return h
+                .reshape(&[n, k, first.out_features])
+                .and_then(|h| h.permute(&[1, 0, 2]))
+                .in_layer(name);
+        }
+        // Deeper layers: one grouped product; the first reads expert k's column block of h
+        // directly (a strided view), so the [n, K * h1] output is never regrouped.
+        let mut h = h;
         for layer in &self.layers[1..] {
-            let w = tape.param(layer.weight);
-            let b = tape
-                .param(layer.bias)
-                .reshape(&[k, 1, layer.out_features])
-                .in_layer(name)?;
             h = h
-                .batched_matmul(w, false, true)
-                .and_then(|z| z.add(b))
-                .and_then(|z| z.relu())
+                .grouped_linear(tape.param(layer.weight), Some(tape.param(layer.bias)), Activation::Relu)
                 .in_layer(name)?;
         }
         Ok(h)

@@ -1,7 +1,9 @@
 //! The fused dense layer `y = act(x W^T + b)`: one tape node instead of three, and (with the
 //! kernels crate) one pass over memory.
 //!
-//! Shapes: x `[n, in]`, W `[out, in]` (PyTorch's layout), b `[out]`, y `[n, out]`.
+//! Shapes: x `[n, in]`, W `[out, in]` (PyTorch's layout), b `[out]`, y `[n, out]`. A weight
+//! `[K, h, in]` is read as `[K * h, in]` and a bias `[K, h]` as `[K * h]` (no copy): the first
+//! layers of K experts fed the same input are then one product.
 //! Backward with `dz = dy * act'(z)` (for ReLU, `act'(z) = [y > 0]`, read from the output):
 //! `dx = dz W`, `dW = dz^T x`, `db = sum over rows of dz`.
 
@@ -10,7 +12,7 @@ use super::matmul::as_matrix;
 use crate::error::{AutogradError, Result};
 use crate::float::Float;
 use crate::tape::{BackwardCtx, ForwardCtx, NodeId};
-use ndarray::{ArrayD, Ix2, Zip};
+use ndarray::{ArrayD, ArrayView2, ArrayViewD, Ix2, Zip};
 
 /// The activation fused into [`crate::Var::linear`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -20,6 +22,22 @@ pub enum Activation {
     Identity,
     /// `y = max(z, 0)`.
     Relu,
+}
+
+/// A weight of shape `[..., in]` as the matrix `[prod(...), in]`, without copying.
+fn flat_weight<F>(v: ArrayViewD<'_, F>) -> Result<ArrayView2<'_, F>> {
+    let shape = v.shape().to_vec();
+    let bad = || AutogradError::BadShape {
+        op: "linear",
+        shape: shape.clone(),
+        why: "the weight must be [out, in] (or [K, out, in], read as [K * out, in]) and contiguous",
+    };
+    if v.ndim() < 2 {
+        return Err(bad());
+    }
+    let inp = shape[shape.len() - 1];
+    let rows = v.len() / inp.max(1);
+    v.into_shape_with_order((rows, inp)).map_err(|_| bad())
 }
 
 pub(crate) struct Linear {
@@ -37,7 +55,7 @@ pub(crate) fn forward<F: Float>(
     act: Activation,
 ) -> Result<(ArrayD<F>, super::Op<F>)> {
     let xm = as_matrix("linear", ctx.value(x))?;
-    let wm = as_matrix("linear", ctx.value(w))?;
+    let wm = flat_weight(ctx.value(w))?;
     if xm.ncols() != wm.ncols() {
         return Err(AutogradError::ShapeMismatch {
             op: "linear",
@@ -50,7 +68,7 @@ pub(crate) fn forward<F: Float>(
     let bias = match b {
         Some(b) => {
             let bv = ctx.value(b);
-            if bv.shape() != [out_features] {
+            if bv.len() != out_features || bv.as_slice().is_none() {
                 return Err(AutogradError::ShapeMismatch {
                     op: "linear",
                     lhs: wm.shape().to_vec(),
@@ -85,8 +103,7 @@ impl<F: Float> Backward<F> for Linear {
 
     fn backward(&self, out: NodeId, grad: &ArrayD<F>, ctx: &mut BackwardCtx<'_, F>) {
         let xv = ctx.value(self.x);
-        let wv = ctx.value(self.w);
-        let (Ok(xm), Ok(wm)) = (xv.into_dimensionality::<Ix2>(), wv.into_dimensionality::<Ix2>()) else {
+        let (Ok(xm), Ok(wm)) = (xv.into_dimensionality::<Ix2>(), flat_weight(ctx.value(self.w))) else {
             return;
         };
         // dz = dy * act'(z); for the identity it is dy itself and no buffer is needed.
@@ -111,16 +128,18 @@ impl<F: Float> Backward<F> for Linear {
         {
             crate::float::gemm(F::one(), dz, wm, F::one(), gx);
         }
+        let w_shape = wm.dim();
         if let Some(gw) = ctx.grad_mut(self.w)
-            && let Ok(gw) = gw.into_dimensionality::<Ix2>()
+            && let Ok(gw) = gw.into_shape_with_order(w_shape)
         {
             crate::float::gemm(F::one(), dz.t(), xm, F::one(), gw);
         }
         if let Some(b) = self.b
             && let Some(mut gb) = ctx.grad_mut(b)
+            && let Some(gb) = gb.as_slice_mut()
         {
             for row in dz.rows() {
-                gb.zip_mut_with(&row, |g, &d| *g += d);
+                gb.iter_mut().zip(row.iter()).for_each(|(g, &d)| *g += d);
             }
         }
         if let Some(dz) = masked {

@@ -18,6 +18,7 @@ pub(crate) mod concat;
 pub(crate) mod dropout;
 pub(crate) mod gate;
 pub(crate) mod gather;
+pub(crate) mod grouped_linear;
 pub(crate) mod linear;
 pub(crate) mod matmul;
 pub(crate) mod narrow;
@@ -93,5 +94,6 @@ ops! {
     Dropout(dropout::Dropout<F>),
     BatchNorm(batch_norm::BatchNorm<F>),
     Linear(linear::Linear),
+    GroupedLinear(grouped_linear::GroupedLinear),
     Gate(gate::Gate<F>),
 }

@@ -1,0 +1,448 @@
+//! One CSV/TSV file (optionally gzip-compressed), parsed row by row against a schema.
+//!
+//! Rows are read as raw bytes (`csv::ByteRecord`): hashed string fields are hashed from the
+//! bytes as they are, numbers are parsed from ASCII, and no UTF-8 validation of whole rows is
+//! paid for. Every rejection carries the file, the 1-based line and the column.
+
+use std::fs::File;
+use std::io::{BufReader, Read};
+use std::path::Path;
+
+use csv::ByteRecord;
+
+use crate::dataset::Dataset;
+use crate::error::{BadRowKind, DataError};
+use crate::hash::{fnv1a64_extend, fnv1a64_start, hash_bucket, mix64};
+use crate::normalize::Normalize;
+use crate::schema::{InputFile, LabelRule, Part, Schema};
+
+/// How a sparse column's value becomes an id.
+#[derive(Clone, Copy)]
+enum SparseKind {
+    Id { vocab: u64 },
+    Hash { buckets: usize },
+}
+
+/// The schema's columns resolved to positions in one file's header.
+pub(crate) struct CsvSource {
+    reader: csv::Reader<Box<dyn Read + Send>>,
+    /// The path as the user wrote it, for messages.
+    pub(crate) name: String,
+    fields: usize,
+    header: Vec<String>,
+    scenario_col: Option<usize>,
+    scenario_fixed: Option<u32>,
+    scenario_values: Vec<Vec<u8>>,
+    tasks: Vec<usize>,
+    label_rule: LabelRule,
+    sparse: Vec<(usize, SparseKind)>,
+    dense: Vec<(usize, Normalize)>,
+    oracle: Vec<usize>,
+    key: Vec<usize>,
+    part: Option<Part>,
+    record: ByteRecord,
+    // Scratch for one row, so a bad row leaves the chunk untouched (taken out while a row is
+    // parsed and put back after; a bad row just drops it).
+    row_sparse: Vec<u32>,
+    row_dense: Vec<f32>,
+    row_labels: Vec<f32>,
+    row_oracle: Vec<f32>,
+}
+
+/// Tab for `.tsv`/`.tab` (also gzipped), comma otherwise.
+fn default_delimiter(path: &Path) -> u8 {
+    let name = path
+        .file_name()
+        .map(|n| n.to_string_lossy().to_ascii_lowercase())
+        .unwrap_or_default();
+    let name = name.strip_suffix(".gz").unwrap_or(&name);
+    if name.ends_with(".tsv") || name.ends_with(".tab") {
+        b'\t'
+    } else {
+        b','
+    }
+}
+
+fn open_reader(path: &Path) -> Result<Box<dyn Read + Send>, DataError> {
+    let file = File::open(path).map_err(|e| DataError::Io {
+        path: path.into(),
+        source: e,
+    })?;
+    let is_gz = path.extension().is_some_and(|e| e.eq_ignore_ascii_case("gz"));
+    Ok(if is_gz {
+        // MultiGzDecoder: files made by concatenating gzip members (`cat a.gz b.gz`) are valid gzip.
+        Box::new(BufReader::with_capacity(
+            1 << 16,
+            flate2::read::MultiGzDecoder::new(BufReader::new(file)),
+        ))
+    } else {
+        Box::new(BufReader::with_capacity(1 << 16, file))
+    })
+}
+
+/// Shows a bad value in a message: quoted, escaped, and cut to a readable length.
+fn show(v: &[u8]) -> String {
+    let s = String::from_utf8_lossy(v);
+    if s.chars().count() > 40 {
+        format!("{:?}...", s.chars().take(40).collect::<String>())
+    } else {
+        format!("{s:?}")
+    }
+}
+
+fn parse_f64(v: &[u8]) -> Option<f64> {
+    std::str::from_utf8(v).ok()?.parse::<f64>().ok()
+}
+
+/// Non-negative decimal integer; `None` for anything else (signs, decimals, overflow, empty).
+fn parse_id(v: &[u8]) -> Option<u64> {
+    if v.is_empty() {
+        return None;
+    }
+    let mut x: u64 = 0;
+    for &b in v {
+        if !b.is_ascii_digit() {
+            return None;
+        }
+        x = x.checked_mul(10)?.checked_add(u64::from(b - b'0'))?;
+    }
+    Some(x)
+}
+
+impl CsvSource {
+    /// Opens `file`, reads its header and resolves the schema's columns.
+    pub(crate) fn open(schema: &Schema, file: &InputFile) -> Result<CsvSource, DataError> {
+        let name = file.path.display().to_string();
+        let delimiter = match schema.delimiter {
+            Some(c) => c as u8,
+            None => default_delimiter(&file.path),
+        };
+        let mut reader = csv::ReaderBuilder::new()
+            .delimiter(delimiter)
+            .has_headers(false)
+            // Field counts are checked here, so a short row is a located, skippable error.
+            .flexible(true)
+            .trim(csv::Trim::All)
+            .from_reader(open_reader(&file.path)?);
+        let mut record = ByteRecord::new();
+        let has_header = read_record(&mut reader, &mut record, &name, &file.path)?;
+        if !has_header {
+            return Err(DataError::EmptyFile {
+                file: name,
+                why: "is empty (no header line)".into(),
+            });
+        }
+        let header: Vec<String> = record
+            .iter()
+            .enumerate()
+            .map(|(i, h)| {
+                let h = String::from_utf8_lossy(h).into_owned();
+                // A UTF-8 byte-order mark (Excel writes one) would otherwise hide the first column.
+                if i == 0 {
+                    h.trim_start_matches('\u{feff}').trim().to_string()
+                } else {
+                    h
+                }
+            })
+            .collect();
+        let find = |col: &str, role: &str| -> Result<usize, DataError> {
+            let mut hits = header
+                .iter()
+                .enumerate()
+                .filter(|(_, h)| h.as_str() == col)
+                .map(|(i, _)| i);
+            match (hits.next(), hits.next()) {
+                (Some(i), None) => Ok(i),
+                (None, _) => Err(DataError::Header {
+                    file: name.clone(),
+                    why: format!("column \"{col}\" ({role} in the schema) is not in the header"),
+                }),
+                (Some(_), Some(_)) => Err(DataError::Header {
+                    file: name.clone(),
+                    why: format!("column \"{col}\" ({role} in the schema) appears more than once in the header"),
+                }),
+            }
+        };
+        let scenario_col = match &schema.scenario_column {
+            Some(c) => Some(find(c, "scenario")?),
+            None => None,
+        };
+        let scenario_fixed = match (&schema.scenario_column, &file.scenario) {
+            (None, Some(s)) => match schema.scenarios.iter().position(|x| x == s) {
+                Some(m) => Some(m as u32),
+                None => {
+                    return Err(DataError::config(format!(
+                        "{name}: scenario {s:?} is not in the schema"
+                    )));
+                }
+            },
+            (None, None) => {
+                return Err(DataError::config(format!(
+                    "{name}: the schema has no scenario_column and the file names no scenario"
+                )));
+            }
+            _ => None,
+        };
+        let tasks = schema
+            .tasks
+            .iter()
+            .map(|t| find(t.column(), "label"))
+            .collect::<Result<Vec<_>, _>>()?;
+        let sparse = schema
+            .sparse
+            .iter()
+            .map(|s| {
+                let kind = match (s.vocab, s.hash_buckets) {
+                    (Some(v), _) => SparseKind::Id { vocab: v as u64 },
+                    (None, Some(b)) => SparseKind::Hash { buckets: b },
+                    (None, None) => return Err(DataError::config(format!("sparse column {:?} has no size", s.column))),
+                };
+                Ok((find(&s.column, "sparse")?, kind))
+            })
+            .collect::<Result<Vec<_>, _>>()?;
+        let dense = schema
+            .dense
+            .iter()
+            .map(|d| Ok((find(&d.column, "dense")?, d.normalize)))
+            .collect::<Result<Vec<_>, _>>()?;
+        let oracle = schema
+            .oracle_columns
+            .iter()
+            .map(|c| find(c, "oracle"))
+            .collect::<Result<Vec<_>, _>>()?;
+        let key = schema
+            .split_key
+            .iter()
+            .map(|c| find(c, "split key"))
+            .collect::<Result<Vec<_>, _>>()?;
+        Ok(CsvSource {
+            reader,
+            name,
+            fields: header.len(),
+            header,
+            scenario_col,
+            scenario_fixed,
+            scenario_values: schema.scenarios.iter().map(|s| s.as_bytes().to_vec()).collect(),
+            tasks,
+            label_rule: schema.labels,
+            sparse,
+            dense,
+            oracle,
+            key,
+            part: file.part,
+            record,
+            row_sparse: Vec::new(),
+            row_dense: Vec::new(),
+            row_labels: Vec::new(),
+            row_oracle: Vec::new(),
+        })
+    }
+
+    /// Reads the next record; `Ok(false)` at the end of the file.
+    pub(crate) fn next_record(&mut self) -> Result<bool, DataError> {
+        let path = std::path::PathBuf::from(&self.name);
+        read_record(&mut self.reader, &mut self.record, &self.name, &path)
+    }
+
+    fn line(&self) -> u64 {
+        self.record.position().map_or(0, |p| p.line())
+    }
+
+    fn bad(&self, col: Option<usize>, kind: BadRowKind, why: String) -> DataError {
+        DataError::Row {
+            file: self.name.clone(),
+            line: self.line(),
+            column: col.map(|c| self.header[c].clone()),
+            kind,
+            why,
+        }
+    }
+
+    fn field(&self, col: usize) -> &[u8] {
+        self.record.get(col).unwrap_or_default()
+    }
+
+    /// Parses the current record and appends it to `out`; on error `out` is unchanged.
+    /// `position` is the row's index among all data rows read so far (the default split key).
+    pub(crate) fn parse_into(&mut self, position: u64, out: &mut Dataset) -> Result<(), DataError> {
+        if self.record.len() != self.fields {
+            return Err(self.bad(
+                None,
+                BadRowKind::FieldCount,
+                format!(
+                    "expected {} fields (as in the header), found {}",
+                    self.fields,
+                    self.record.len()
+                ),
+            ));
+        }
+        let scenario = match (self.scenario_fixed, self.scenario_col) {
+            (Some(m), _) => m,
+            (None, Some(c)) => {
+                let v = self.field(c);
+                match self.scenario_values.iter().position(|s| s.as_slice() == v) {
+                    Some(m) => m as u32,
+                    None => {
+                        let known: Vec<String> = self.scenario_values.iter().map(|s| show(s)).collect();
+                        return Err(self.bad(
+                            Some(c),
+                            BadRowKind::UnknownScenario,
+                            format!(
+                                "scenario {} is not one of the schema's scenarios [{}]",
+                                show(v),
+                                known.join(", ")
+                            ),
+                        ));
+                    }
+                }
+            }
+            (None, None) => 0,
+        };
+        let mut labels = std::mem::take(&mut self.row_labels);
+        labels.clear();
+        for &c in &self.tasks {
+            let v = self.field(c);
+            let y = match (v, self.label_rule) {
+                (b"0", _) => 0.0,
+                (b"1", _) => 1.0,
+                (b"", _) => {
+                    return Err(self.bad(Some(c), BadRowKind::BadLabel, "label is missing".into()));
+                }
+                (_, rule) => match (parse_f64(v), rule) {
+                    (Some(x), LabelRule::Binary) if x == 0.0 || x == 1.0 => x as f32,
+                    (Some(x), LabelRule::Positive) if x.is_finite() => f32::from(u8::from(x > 0.0)),
+                    _ => {
+                        let want = match rule {
+                            LabelRule::Binary => "0 or 1",
+                            LabelRule::Positive => "a number",
+                        };
+                        return Err(self.bad(
+                            Some(c),
+                            BadRowKind::BadLabel,
+                            format!("label {} is not {want}", show(v)),
+                        ));
+                    }
+                },
+            };
+            labels.push(y);
+        }
+        self.row_labels = labels;
+
+        let mut sparse = std::mem::take(&mut self.row_sparse);
+        sparse.clear();
+        for &(c, kind) in &self.sparse {
+            let v = self.field(c);
+            let id = match kind {
+                SparseKind::Hash { buckets } => hash_bucket(v, buckets),
+                SparseKind::Id { vocab } => match parse_id(v) {
+                    Some(id) if id < vocab => id as u32,
+                    Some(id) => {
+                        return Err(self.bad(
+                            Some(c),
+                            BadRowKind::IdOutOfVocab,
+                            format!(
+                                "id {id} is outside the vocabulary (vocab = {vocab}, ids 0..={})",
+                                vocab - 1
+                            ),
+                        ));
+                    }
+                    None => {
+                        return Err(self.bad(
+                            Some(c),
+                            BadRowKind::BadId,
+                            format!("{} is not a non-negative integer id", show(v)),
+                        ));
+                    }
+                },
+            };
+            sparse.push(id);
+        }
+        self.row_sparse = sparse;
+
+        let mut dense = std::mem::take(&mut self.row_dense);
+        dense.clear();
+        for &(c, norm) in &self.dense {
+            let v = self.field(c);
+            let why = match parse_f64(v) {
+                None => Some(format!("{} is not a number", show(v))),
+                Some(x) if !x.is_finite() => Some(format!("{} is not a finite number", show(v))),
+                Some(x) if x.abs() > f64::from(f32::MAX) => Some(format!("{} does not fit in an f32", show(v))),
+                Some(x) if norm == Normalize::Log1p && x <= -1.0 => {
+                    Some(format!("{} is <= -1, where log1p is undefined", show(v)))
+                }
+                Some(x) => {
+                    dense.push(x as f32);
+                    None
+                }
+            };
+            if let Some(why) = why {
+                return Err(self.bad(Some(c), BadRowKind::BadNumber, why));
+            }
+        }
+        self.row_dense = dense;
+
+        let mut oracle = std::mem::take(&mut self.row_oracle);
+        oracle.clear();
+        for &c in &self.oracle {
+            let v = self.field(c);
+            match parse_f64(v) {
+                Some(p) if (0.0..=1.0).contains(&p) => oracle.push(p as f32),
+                _ => {
+                    return Err(self.bad(
+                        Some(c),
+                        BadRowKind::BadNumber,
+                        format!("{} is not a probability in [0, 1]", show(v)),
+                    ));
+                }
+            }
+        }
+        self.row_oracle = oracle;
+
+        let key = if self.key.is_empty() {
+            position
+        } else {
+            let mut h = fnv1a64_start();
+            for &c in &self.key {
+                // The unit separator keeps ("ab", "c") and ("a", "bc") apart.
+                h = fnv1a64_extend(fnv1a64_extend(h, self.field(c)), &[0x1f]);
+            }
+            mix64(h)
+        };
+
+        // Everything parsed: commit the row.
+        out.scenario.push(scenario);
+        out.sparse.extend_from_slice(&self.row_sparse);
+        out.dense.extend_from_slice(&self.row_dense);
+        out.labels.extend_from_slice(&self.row_labels);
+        if let Some(o) = &mut out.oracle {
+            o.extend_from_slice(&self.row_oracle);
+        }
+        out.row_key.push(key);
+        out.file_part.push(self.part);
+        Ok(())
+    }
+}
+
+fn read_record(
+    reader: &mut csv::Reader<Box<dyn Read + Send>>,
+    record: &mut ByteRecord,
+    name: &str,
+    path: &Path,
+) -> Result<bool, DataError> {
+    reader.read_byte_record(record).map_err(|e| {
+        let line = e.position().map_or(0, |p| p.line());
+        match e.into_kind() {
+            csv::ErrorKind::Io(io) => DataError::Io {
+                path: path.into(),
+                source: io,
+            },
+            other => DataError::Row {
+                file: name.to_string(),
+                line,
+                column: None,
+                kind: BadRowKind::Malformed,
+                why: format!("{other:?}"),
+            },
+        }
+    })
+}

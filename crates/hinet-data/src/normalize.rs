@@ -1,0 +1,125 @@
+//! Dense-feature normalisation, fitted on the training split and applied to every split.
+//!
+//! Statistics must never come from validation or test rows (that leaks the evaluation data
+//! into the features), and prediction must apply exactly the training transform, so the fitted
+//! [`DenseNormalizer`] is a serde value a checkpoint can carry.
+
+use serde::{Deserialize, Serialize};
+
+use crate::dataset::Dataset;
+use crate::error::DataError;
+
+/// How one dense column is normalised.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Normalize {
+    /// Used as is.
+    #[default]
+    None,
+    /// `(x - mean) / std` with mean and std of the training split.
+    #[serde(alias = "standardise")]
+    Standardize,
+    /// `ln(1 + x)`, for non-negative heavy-tailed values (prices, counts); x must be > -1.
+    Log1p,
+}
+
+/// The fitted transform of one dense column.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ColumnTransform {
+    /// Column name.
+    pub name: String,
+    /// The method.
+    pub method: Normalize,
+    /// Training mean (standardise only; 0 otherwise).
+    pub mean: f64,
+    /// Training standard deviation (standardise only; 1 otherwise, and 1 for a constant column
+    /// so that it maps to 0 instead of NaN).
+    pub std: f64,
+}
+
+/// Fitted dense normalisation: one [`ColumnTransform`] per dense column.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct DenseNormalizer {
+    /// Per-column transforms, in dense-column order.
+    pub columns: Vec<ColumnTransform>,
+}
+
+impl DenseNormalizer {
+    /// Fits on `train` with the methods in `train.dense_normalize` (set by the reader from the
+    /// schema, or by the generator). Statistics in f64 so a million rows do not lose digits.
+    pub fn fit(train: &Dataset) -> Result<DenseNormalizer, DataError> {
+        let d = train.spec.dense.len();
+        if train.dense_normalize.len() != d {
+            return Err(DataError::config(format!(
+                "{} normalisation methods for {d} dense columns",
+                train.dense_normalize.len()
+            )));
+        }
+        if train.dense_normalized {
+            return Err(DataError::config("the training set is already normalised"));
+        }
+        let n = train.len();
+        let mut columns = Vec::with_capacity(d);
+        for (c, (name, &method)) in train.spec.dense.iter().zip(&train.dense_normalize).enumerate() {
+            let (mut mean, mut std) = (0.0, 1.0);
+            if method == Normalize::Standardize && n > 0 {
+                let col = || train.dense.iter().skip(c).step_by(d).map(|&x| f64::from(x));
+                mean = col().sum::<f64>() / n as f64;
+                let var = col().map(|x| (x - mean) * (x - mean)).sum::<f64>() / n as f64;
+                std = var.sqrt();
+                if !(std > 1e-12) {
+                    std = 1.0;
+                }
+            }
+            columns.push(ColumnTransform {
+                name: name.clone(),
+                method,
+                mean,
+                std,
+            });
+        }
+        Ok(DenseNormalizer { columns })
+    }
+
+    /// Applies the transform in place. Errors if the columns differ from the fitted ones, if the
+    /// dataset is already normalised, or if a log1p value is <= -1.
+    pub fn apply(&self, data: &mut Dataset) -> Result<(), DataError> {
+        if data.dense_normalized {
+            return Err(DataError::config("dataset is already normalised"));
+        }
+        let names: Vec<&str> = self.columns.iter().map(|c| c.name.as_str()).collect();
+        if names != data.spec.dense.iter().map(String::as_str).collect::<Vec<_>>() {
+            return Err(DataError::config(format!(
+                "normaliser columns {names:?} differ from the dataset's dense columns {:?}",
+                data.spec.dense
+            )));
+        }
+        let d = self.columns.len();
+        if d > 0 {
+            for (r, row) in data.dense.chunks_exact_mut(d).enumerate() {
+                self.apply_row(row)
+                    .map_err(|c| DataError::config(format!("row {r}: column {:?}: value <= -1 for log1p", names[c])))?;
+            }
+        }
+        data.dense_normalized = true;
+        Ok(())
+    }
+
+    /// Applies the transform to one row of dense values; on failure returns the column index
+    /// of a log1p value <= -1 (the row is then partly transformed).
+    pub fn apply_row(&self, row: &mut [f32]) -> Result<(), usize> {
+        for (c, (x, t)) in row.iter_mut().zip(&self.columns).enumerate() {
+            match t.method {
+                Normalize::None => {}
+                Normalize::Standardize => *x = ((f64::from(*x) - t.mean) / t.std) as f32,
+                Normalize::Log1p => {
+                    if *x <= -1.0 {
+                        return Err(c);
+                    }
+                    *x = x.ln_1p();
+                }
+            }
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,307 @@
+//! Streaming reader: a background thread parses files in chunks while the consumer trains or
+//! predicts on the previous chunk.
+//!
+//! The channel is bounded (`queue_chunks`), so a slow consumer stalls the parser instead of
+//! letting parsed chunks pile up in memory; this is what lets `hinet predict` stream a file of
+//! any size.
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::sync::mpsc::{Receiver, SyncSender, sync_channel};
+use std::thread::JoinHandle;
+
+use crate::csv_source::CsvSource;
+use crate::dataset::Dataset;
+use crate::error::{BadRowKind, DataError};
+use crate::schema::{InputFile, Schema};
+
+/// Options of the readers.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ReadOptions {
+    /// Skip bad rows (counting them in a [`SkipReport`]) instead of stopping at the first one.
+    /// File-level problems (missing file or column, empty file) always stop.
+    pub skip_bad_rows: bool,
+    /// Rows per chunk handed over by the reader thread.
+    pub chunk_rows: usize,
+    /// Chunks the reader may run ahead of the consumer.
+    pub queue_chunks: usize,
+    /// How many bad rows the report keeps as examples.
+    pub max_examples: usize,
+}
+
+impl Default for ReadOptions {
+    fn default() -> Self {
+        ReadOptions {
+            skip_bad_rows: false,
+            chunk_rows: 65_536,
+            queue_chunks: 2,
+            max_examples: 5,
+        }
+    }
+}
+
+impl ReadOptions {
+    /// Default options with skipping of bad rows on or off.
+    pub fn skipping(skip_bad_rows: bool) -> Self {
+        ReadOptions {
+            skip_bad_rows,
+            ..Default::default()
+        }
+    }
+}
+
+/// What a read accepted and skipped.
+#[derive(Debug, Default)]
+pub struct SkipReport {
+    /// Rows accepted.
+    pub rows_read: u64,
+    /// Rows skipped as bad (skip mode only).
+    pub rows_skipped: u64,
+    /// Skipped rows per reason.
+    pub by_kind: BTreeMap<BadRowKind, u64>,
+    /// The first few skipped rows' errors (file, line, column, why).
+    pub examples: Vec<DataError>,
+}
+
+impl SkipReport {
+    fn add(&mut self, e: DataError, max_examples: usize) {
+        self.rows_skipped += 1;
+        *self
+            .by_kind
+            .entry(e.row_kind().unwrap_or(BadRowKind::Malformed))
+            .or_default() += 1;
+        if self.examples.len() < max_examples {
+            self.examples.push(e);
+        }
+    }
+}
+
+impl fmt::Display for SkipReport {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{} rows read, {} skipped", self.rows_read, self.rows_skipped)?;
+        if !self.by_kind.is_empty() {
+            let parts: Vec<String> = self.by_kind.iter().map(|(k, n)| format!("{k}: {n}")).collect();
+            write!(f, " ({})", parts.join(", "))?;
+        }
+        for e in &self.examples {
+            write!(f, "\n  e.g. {e}")?;
+        }
+        Ok(())
+    }
+}
+
+enum Msg {
+    Chunk(Dataset),
+    Failed(DataError),
+    Done(SkipReport),
+}
+
+/// Iterator over the chunks of a streamed read; see [`stream`].
+pub struct ChunkStream {
+    rx: Option<Receiver<Msg>>,
+    handle: Option<JoinHandle<()>>,
+    early_error: Option<DataError>,
+    report: Option<SkipReport>,
+    done: bool,
+}
+
+impl ChunkStream {
+    /// The skip report, available once the iterator has returned `None`.
+    pub fn report(&self) -> Option<&SkipReport> {
+        self.report.as_ref()
+    }
+
+    /// Takes the skip report out (once the iterator has returned `None`).
+    pub fn take_report(&mut self) -> Option<SkipReport> {
+        self.report.take()
+    }
+}
+
+impl Iterator for ChunkStream {
+    type Item = Result<Dataset, DataError>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        if self.done {
+            return None;
+        }
+        if let Some(e) = self.early_error.take() {
+            self.done = true;
+            return Some(Err(e));
+        }
+        let rx = self.rx.as_ref()?;
+        match rx.recv() {
+            Ok(Msg::Chunk(d)) => Some(Ok(d)),
+            Ok(Msg::Failed(e)) => {
+                self.done = true;
+                Some(Err(e))
+            }
+            Ok(Msg::Done(r)) => {
+                self.done = true;
+                self.report = Some(r);
+                None
+            }
+            Err(_) => {
+                self.done = true;
+                Some(Err(DataError::ReaderGone))
+            }
+        }
+    }
+}
+
+impl Drop for ChunkStream {
+    fn drop(&mut self) {
+        // Dropping the receiver makes the reader's next send fail, so it stops; then join it
+        // so no thread outlives the stream.
+        self.rx = None;
+        if let Some(h) = self.handle.take() {
+            let _ = h.join();
+        }
+    }
+}
+
+/// Reads `files` with `schema` in a background thread, yielding datasets of up to
+/// `options.chunk_rows` rows in file order. A configuration error is the first (and only) item;
+/// a bad row (without skipping) ends the stream with that error.
+pub fn stream(schema: &Schema, files: &[InputFile], options: &ReadOptions) -> ChunkStream {
+    let mut s = ChunkStream {
+        rx: None,
+        handle: None,
+        early_error: None,
+        report: None,
+        done: false,
+    };
+    let checked = schema
+        .validate()
+        .and_then(|()| schema.validate_files(files))
+        .and_then(|()| {
+            if files.is_empty() {
+                Err(DataError::config("no input files given"))
+            } else {
+                Ok(())
+            }
+        });
+    if let Err(e) = checked {
+        s.early_error = Some(e);
+        return s;
+    }
+    let (tx, rx) = sync_channel(options.queue_chunks.max(1));
+    let (schema, files, options) = (schema.clone(), files.to_vec(), options.clone());
+    let spawned = std::thread::Builder::new()
+        .name("hinet-data-reader".into())
+        .spawn(move || read_all(&schema, &files, &options, &tx));
+    match spawned {
+        Ok(h) => {
+            s.rx = Some(rx);
+            s.handle = Some(h);
+        }
+        Err(e) => {
+            s.early_error = Some(DataError::Io {
+                path: "<reader thread>".into(),
+                source: e,
+            })
+        }
+    }
+    s
+}
+
+/// An empty chunk for `schema`.
+pub(crate) fn empty_for(schema: &Schema) -> Dataset {
+    let mut d = Dataset::empty(schema.feature_spec());
+    d.dense_normalize = schema.dense_normalize();
+    if !schema.oracle_columns.is_empty() {
+        d.oracle = Some(Vec::new());
+    }
+    d
+}
+
+/// The reader thread's body. On an error, the rows parsed before it are still delivered (so a
+/// streaming consumer gets everything up to the bad row), then the error.
+fn read_all(schema: &Schema, files: &[InputFile], opt: &ReadOptions, tx: &SyncSender<Msg>) {
+    let mut chunk = empty_for(schema);
+    let mut report = SkipReport::default();
+    let result = read_files(schema, files, opt, tx, &mut chunk, &mut report);
+    // A failed send means the consumer went away: nothing left to do.
+    if !chunk.is_empty() && tx.send(Msg::Chunk(chunk)).is_err() {
+        return;
+    }
+    let _ = match result {
+        Ok(()) => tx.send(Msg::Done(report)),
+        Err(e) => tx.send(Msg::Failed(e)),
+    };
+}
+
+/// Parses all files into chunks; returns early (Ok) if the consumer went away.
+fn read_files(
+    schema: &Schema,
+    files: &[InputFile],
+    opt: &ReadOptions,
+    tx: &SyncSender<Msg>,
+    chunk: &mut Dataset,
+    report: &mut SkipReport,
+) -> Result<(), DataError> {
+    let chunk_rows = opt.chunk_rows.max(1);
+    let mut position: u64 = 0;
+    for file in files {
+        let mut src = CsvSource::open(schema, file)?;
+        let mut any_row = false;
+        loop {
+            match src.next_record() {
+                Ok(false) => break,
+                Ok(true) => {
+                    any_row = true;
+                    let pos = position;
+                    position += 1;
+                    match src.parse_into(pos, chunk) {
+                        Ok(()) => report.rows_read += 1,
+                        Err(e) if opt.skip_bad_rows => report.add(e, opt.max_examples),
+                        Err(e) => return Err(e),
+                    }
+                }
+                Err(e @ DataError::Row { .. }) if opt.skip_bad_rows => {
+                    any_row = true;
+                    position += 1;
+                    report.add(e, opt.max_examples);
+                }
+                Err(e) => return Err(e),
+            }
+            if chunk.len() >= chunk_rows {
+                let full = std::mem::replace(chunk, empty_for(schema));
+                if tx.send(Msg::Chunk(full)).is_err() {
+                    return Ok(());
+                }
+            }
+        }
+        if !any_row {
+            return Err(DataError::EmptyFile {
+                file: src.name.clone(),
+                why: "has a header but no data rows".into(),
+            });
+        }
+    }
+    Ok(())
+}
+
+/// A fully loaded dataset and what was skipped.
+#[derive(Debug)]
+pub struct Loaded {
+    /// All accepted rows, in file order.
+    pub data: Dataset,
+    /// Accepted and skipped rows.
+    pub report: SkipReport,
+}
+
+/// Reads `files` completely into memory (through the same chunked reader as [`stream`]).
+pub fn load(schema: &Schema, files: &[InputFile], options: &ReadOptions) -> Result<Loaded, DataError> {
+    let mut data = empty_for(schema);
+    let mut chunks = stream(schema, files, options);
+    for chunk in chunks.by_ref() {
+        let chunk = chunk?;
+        if data.is_empty() {
+            data = chunk;
+        } else {
+            data.append(&chunk)?;
+        }
+    }
+    let report = chunks.take_report().ok_or(DataError::ReaderGone)?;
+    Ok(Loaded { data, report })
+}

@@ -1,0 +1,339 @@
+//! The dataset schema: how the columns of a CSV/TSV file become scenario, labels and features.
+//!
+//! Written by users in TOML (see `docs/data.md` for a complete example). Every column is named
+//! by its header name, never by position, so a reordered file still reads correctly and a
+//! misspelt name is caught against the header before any row is read.
+
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+
+use crate::error::DataError;
+use crate::normalize::Normalize;
+use crate::spec::{FeatureSpec, SparseField};
+
+/// Which split a whole input file belongs to (for [`crate::SplitSpec::File`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Part {
+    /// Training data.
+    Train,
+    /// Validation data.
+    #[serde(alias = "validation", alias = "val")]
+    Valid,
+    /// Test data.
+    Test,
+}
+
+/// One input file.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct InputFile {
+    /// Path; `.gz` is decompressed, `.tsv`/`.tab` (optionally `.gz`) is tab-separated.
+    /// Relative paths in a schema file are relative to that file's folder.
+    pub path: PathBuf,
+    /// The split the whole file belongs to, if splitting by file.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub part: Option<Part>,
+    /// The scenario of every row of this file, when the schema has no `scenario_column`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub scenario: Option<String>,
+}
+
+impl InputFile {
+    /// A file with no split role and no scenario of its own.
+    pub fn new(path: impl Into<PathBuf>) -> Self {
+        InputFile {
+            path: path.into(),
+            part: None,
+            scenario: None,
+        }
+    }
+    /// Sets the split role.
+    pub fn with_part(mut self, part: Part) -> Self {
+        self.part = Some(part);
+        self
+    }
+    /// Sets the file's scenario.
+    pub fn with_scenario(mut self, scenario: impl Into<String>) -> Self {
+        self.scenario = Some(scenario.into());
+        self
+    }
+}
+
+/// A task: its name and the label column.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TaskColumn {
+    /// Task name (e.g. `ctr`).
+    pub name: String,
+    /// Label column; defaults to the task name.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub column: Option<String>,
+}
+
+impl TaskColumn {
+    /// The label column's header name.
+    pub fn column(&self) -> &str {
+        self.column.as_deref().unwrap_or(&self.name)
+    }
+}
+
+/// A sparse categorical column: integer ids with a vocabulary, or any string hashed into buckets.
+/// Exactly one of `vocab` and `hash_buckets` must be set.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SparseColumn {
+    /// Header name.
+    pub column: String,
+    /// Values are non-negative integers below `vocab`; anything else is a bad row.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub vocab: Option<usize>,
+    /// Values are arbitrary strings, mapped to `0..hash_buckets` by a stable hash (FNV-1a).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub hash_buckets: Option<usize>,
+}
+
+impl SparseColumn {
+    /// An integer-id column.
+    pub fn ids(column: impl Into<String>, vocab: usize) -> Self {
+        SparseColumn {
+            column: column.into(),
+            vocab: Some(vocab),
+            hash_buckets: None,
+        }
+    }
+    /// A hashed string column.
+    pub fn hashed(column: impl Into<String>, buckets: usize) -> Self {
+        SparseColumn {
+            column: column.into(),
+            vocab: None,
+            hash_buckets: Some(buckets),
+        }
+    }
+    /// The embedding-table size of this column.
+    pub fn table_size(&self) -> usize {
+        self.vocab.or(self.hash_buckets).unwrap_or(0)
+    }
+}
+
+/// A dense numeric column and its normalisation.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DenseColumn {
+    /// Header name.
+    pub column: String,
+    /// Normalisation, fitted on the training split (default: none).
+    #[serde(default)]
+    pub normalize: Normalize,
+}
+
+impl DenseColumn {
+    /// A dense column with the given normalisation.
+    pub fn new(column: impl Into<String>, normalize: Normalize) -> Self {
+        DenseColumn {
+            column: column.into(),
+            normalize,
+        }
+    }
+}
+
+/// How label values are read.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum LabelRule {
+    /// Labels must be 0 or 1 (`0`, `1`, `0.0`, `1.0`); anything else is a bad row.
+    #[default]
+    Binary,
+    /// Any number > 0 is a positive (1), any other number a negative (0). For label columns
+    /// that hold counts; a non-number is still a bad row.
+    Positive,
+}
+
+/// A dataset schema. See the crate docs and `docs/data.md` for the TOML form.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Schema {
+    /// A name for messages and file names.
+    #[serde(default)]
+    pub name: String,
+    /// Field delimiter, one ASCII character; default: tab for `.tsv`/`.tab` files, else comma.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub delimiter: Option<char>,
+    /// Scenario values in index order: the value `scenarios[m]` becomes scenario m. Any other
+    /// value is an error (never a silent new scenario).
+    pub scenarios: Vec<String>,
+    /// The column holding the scenario value. Without it, each input file names its scenario.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub scenario_column: Option<String>,
+    /// Tasks (one label column each), in task-index order.
+    pub tasks: Vec<TaskColumn>,
+    /// How label values are read.
+    #[serde(default)]
+    pub labels: LabelRule,
+    /// Sparse categorical columns, in field order.
+    #[serde(default)]
+    pub sparse: Vec<SparseColumn>,
+    /// Dense numeric columns.
+    #[serde(default)]
+    pub dense: Vec<DenseColumn>,
+    /// Columns whose values identify a row for hash splits (e.g. `["user_id"]` keeps each user in
+    /// one split). Empty: the row's position among all data rows of all files.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub split_key: Vec<String>,
+    /// Optional columns with true probabilities, one per task (written by the synthetic generator).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub oracle_columns: Vec<String>,
+    /// Input files (optional here; they can also be given separately).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub files: Vec<InputFile>,
+}
+
+impl Schema {
+    /// Parses and validates a schema from TOML text. Relative file paths stay as written.
+    pub fn from_toml_str(text: &str) -> Result<Schema, DataError> {
+        let schema: Schema = toml::from_str(text).map_err(|e| DataError::SchemaToml {
+            path: PathBuf::from("<schema>"),
+            source: Box::new(e),
+        })?;
+        schema.validate()?;
+        Ok(schema)
+    }
+
+    /// Reads a schema TOML file; relative `files` paths are resolved against its folder.
+    pub fn from_toml_file(path: impl AsRef<Path>) -> Result<Schema, DataError> {
+        let path = path.as_ref();
+        let text = std::fs::read_to_string(path).map_err(|e| DataError::Io {
+            path: path.into(),
+            source: e,
+        })?;
+        let mut schema: Schema = toml::from_str(&text).map_err(|e| DataError::SchemaToml {
+            path: path.into(),
+            source: Box::new(e),
+        })?;
+        let dir = path.parent().unwrap_or(Path::new(""));
+        for f in &mut schema.files {
+            if f.path.is_relative() {
+                f.path = dir.join(&f.path);
+            }
+        }
+        schema.validate()?;
+        Ok(schema)
+    }
+
+    /// The schema as TOML text.
+    pub fn to_toml_string(&self) -> Result<String, DataError> {
+        toml::to_string(self).map_err(|e| DataError::config(format!("cannot write schema as TOML: {e}")))
+    }
+
+    /// Checks the schema on its own (the header check happens when a file is opened).
+    pub fn validate(&self) -> Result<(), DataError> {
+        let bad = |m: String| Err(DataError::Config(format!("schema {:?}: {m}", self.name)));
+        if self.scenarios.is_empty() {
+            return bad("`scenarios` is empty; list the scenario values, e.g. scenarios = [\"1\", \"2\"]".into());
+        }
+        if let Some(d) = find_duplicate(self.scenarios.iter().map(String::as_str)) {
+            return bad(format!("scenario value {d:?} is listed twice"));
+        }
+        if self.scenarios.len() > u32::MAX as usize {
+            return bad("too many scenarios".into());
+        }
+        if self.tasks.is_empty() {
+            return bad("no tasks; add at least one [[tasks]] entry".into());
+        }
+        if let Some(d) = find_duplicate(self.tasks.iter().map(|t| t.name.as_str())) {
+            return bad(format!("task {d:?} is listed twice"));
+        }
+        for s in &self.sparse {
+            match (s.vocab, s.hash_buckets) {
+                (Some(v), None) | (None, Some(v)) => {
+                    if v == 0 || v > u32::MAX as usize {
+                        return bad(format!("sparse column {:?}: size {v} must be in 1..=2^32-1", s.column));
+                    }
+                }
+                _ => {
+                    return bad(format!(
+                        "sparse column {:?}: set exactly one of `vocab` and `hash_buckets`",
+                        s.column
+                    ));
+                }
+            }
+        }
+        if let Some(d) = find_duplicate(self.sparse.iter().map(|s| s.column.as_str())) {
+            return bad(format!("sparse column {d:?} is listed twice"));
+        }
+        if let Some(d) = find_duplicate(self.dense.iter().map(|s| s.column.as_str())) {
+            return bad(format!("dense column {d:?} is listed twice"));
+        }
+        if !self.oracle_columns.is_empty() && self.oracle_columns.len() != self.tasks.len() {
+            return bad(format!(
+                "{} oracle columns for {} tasks; give one per task or none",
+                self.oracle_columns.len(),
+                self.tasks.len()
+            ));
+        }
+        if let Some(d) = self.delimiter
+            && !d.is_ascii()
+        {
+            return bad(format!("delimiter {d:?} is not an ASCII character"));
+        }
+        self.validate_files(&self.files)
+    }
+
+    /// Checks that `files` fit the schema: each has a known scenario exactly when the schema
+    /// has no scenario column.
+    pub fn validate_files(&self, files: &[InputFile]) -> Result<(), DataError> {
+        for f in files {
+            match (&self.scenario_column, &f.scenario) {
+                (Some(c), Some(_)) => {
+                    return Err(DataError::Config(format!(
+                        "file {}: names a scenario, but the schema reads it from column {c:?}",
+                        f.path.display()
+                    )));
+                }
+                (None, None) => {
+                    return Err(DataError::Config(format!(
+                        "file {}: the schema has no `scenario_column`, so the file must name its `scenario`",
+                        f.path.display()
+                    )));
+                }
+                (None, Some(s)) if !self.scenarios.contains(s) => {
+                    return Err(DataError::Config(format!(
+                        "file {}: scenario {s:?} is not one of the schema's scenarios {:?}",
+                        f.path.display(),
+                        self.scenarios
+                    )));
+                }
+                _ => {}
+            }
+        }
+        Ok(())
+    }
+
+    /// The model-facing description of the data this schema produces.
+    pub fn feature_spec(&self) -> FeatureSpec {
+        FeatureSpec {
+            scenarios: self.scenarios.clone(),
+            tasks: self.tasks.iter().map(|t| t.name.clone()).collect(),
+            sparse: self
+                .sparse
+                .iter()
+                .map(|s| SparseField {
+                    name: s.column.clone(),
+                    vocab: s.table_size(),
+                })
+                .collect(),
+            dense: self.dense.iter().map(|d| d.column.clone()).collect(),
+        }
+    }
+
+    /// The normalisation of each dense column, in order.
+    pub fn dense_normalize(&self) -> Vec<Normalize> {
+        self.dense.iter().map(|d| d.normalize).collect()
+    }
+}
+
+fn find_duplicate<'a>(items: impl Iterator<Item = &'a str>) -> Option<&'a str> {
+    let mut seen = std::collections::HashSet::new();
+    items.into_iter().find(|&s| !seen.insert(s))
+}
