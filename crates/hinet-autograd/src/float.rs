@@ -89,9 +89,26 @@ pub(crate) fn gemm_fused<F: Float>(
     }
 }
 
+/// `c = act(alpha * a * b + beta * c + bias)` on kernel views (strided blocks of a larger
+/// buffer, which ndarray views cannot hand to the kernels without copying).
+pub(crate) fn gemm_mat<F: Float>(
+    alpha: F,
+    a: MatRef<'_, F>,
+    b: MatRef<'_, F>,
+    beta: F,
+    c: MatMut<'_, F>,
+    bias: Option<&[F]>,
+    relu: bool,
+) {
+    let activation = if relu { Activation::Relu } else { Activation::None };
+    let done = <F as hinet_kernels::Gemm>::gemm(alpha, a, b, beta, c, Epilogue::new(bias, activation));
+    // Callers build the views from checked shapes; a failure is a bug in the caller.
+    debug_assert!(done.is_ok(), "kernel rejected checked shapes: {done:?}");
+}
+
 /// Describes an ndarray view to the kernels: its memory (contiguous in some order, or the
 /// span between its first and last element) and non-negative strides.
-fn mat_ref<'a, F: Float>(v: &'a ArrayView2<'_, F>) -> Option<MatRef<'a, F>> {
+pub(crate) fn mat_ref<'a, F: Float>(v: &'a ArrayView2<'_, F>) -> Option<MatRef<'a, F>> {
     let (rows, cols) = v.dim();
     let rs = usize::try_from(v.strides()[0]).ok()?;
     let cs = usize::try_from(v.strides()[1]).ok()?;
@@ -117,4 +134,13 @@ impl Float for f64 {
     fn f64(self) -> f64 {
         self
     }
+}
+
+/// Describes a mutable ndarray view to the kernels (contiguous in some order).
+pub(crate) fn mat_mut<'a, F: Float>(v: ArrayViewMut2<'a, F>) -> Option<MatMut<'a, F>> {
+    let (rows, cols) = v.dim();
+    let rs = usize::try_from(v.strides()[0]).ok()?;
+    let cs = usize::try_from(v.strides()[1]).ok()?;
+    let data = v.into_slice_memory_order()?;
+    MatMut::strided(data, rows, cols, rs, cs).ok()
 }

@@ -67,7 +67,7 @@ impl DenseNormalizer {
                 mean = col().sum::<f64>() / n as f64;
                 let var = col().map(|x| (x - mean) * (x - mean)).sum::<f64>() / n as f64;
                 std = var.sqrt();
-                if !(std > 1e-12) {
+                if std.is_nan() || std <= 1e-12 {
                     std = 1.0;
                 }
             }

@@ -91,7 +91,7 @@ impl fmt::Display for SkipReport {
 }
 
 enum Msg {
-    Chunk(Dataset),
+    Chunk(Box<Dataset>),
     Failed(DataError),
     Done(SkipReport),
 }
@@ -130,7 +130,7 @@ impl Iterator for ChunkStream {
         }
         let rx = self.rx.as_ref()?;
         match rx.recv() {
-            Ok(Msg::Chunk(d)) => Some(Ok(d)),
+            Ok(Msg::Chunk(d)) => Some(Ok(*d)),
             Ok(Msg::Failed(e)) => {
                 self.done = true;
                 Some(Err(e))
@@ -221,7 +221,7 @@ fn read_all(schema: &Schema, files: &[InputFile], opt: &ReadOptions, tx: &SyncSe
     let mut report = SkipReport::default();
     let result = read_files(schema, files, opt, tx, &mut chunk, &mut report);
     // A failed send means the consumer went away: nothing left to do.
-    if !chunk.is_empty() && tx.send(Msg::Chunk(chunk)).is_err() {
+    if !chunk.is_empty() && tx.send(Msg::Chunk(Box::new(chunk))).is_err() {
         return;
     }
     let _ = match result {
@@ -266,7 +266,7 @@ fn read_files(
             }
             if chunk.len() >= chunk_rows {
                 let full = std::mem::replace(chunk, empty_for(schema));
-                if tx.send(Msg::Chunk(full)).is_err() {
+                if tx.send(Msg::Chunk(Box::new(full))).is_err() {
                     return Ok(());
                 }
             }

@@ -166,11 +166,14 @@ impl SyntheticConfig {
                 return bad(&format!("{name} must be in (0, 1)"));
             }
         }
-        if !(self.user_skew >= 0.0 && self.item_skew >= 0.0) || !self.shared_weight.is_finite() {
-            return bad("skews must be >= 0 and weights finite");
+        if [self.user_skew, self.item_skew]
+            .iter()
+            .any(|s| !s.is_finite() || *s < 0.0)
+        {
+            return bad("user_skew and item_skew must be finite and >= 0");
         }
-        if !self.specific_weight.is_finite() {
-            return bad("specific_weight must be finite");
+        if !(self.shared_weight.is_finite() && self.specific_weight.is_finite()) {
+            return bad("shared_weight and specific_weight must be finite");
         }
         Ok(())
     }

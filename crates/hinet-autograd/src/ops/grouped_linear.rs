@@ -11,9 +11,10 @@
 use super::Backward;
 use super::linear::Activation;
 use crate::error::{AutogradError, Result};
-use crate::float::{Float, gemm, gemm_fused};
+use crate::float::{Float, gemm_mat, mat_mut, mat_ref};
 use crate::tape::{BackwardCtx, ForwardCtx, NodeId};
-use ndarray::{ArrayD, ArrayView2, ArrayViewD, ArrayViewMut2, Axis, Ix2, Ix3, Slice};
+use hinet_kernels::{MatMut, MatRef};
+use ndarray::{ArrayD, Axis, Ix2, Ix3};
 
 pub(crate) struct GroupedLinear {
     x: NodeId,
@@ -22,35 +23,21 @@ pub(crate) struct GroupedLinear {
     act: Activation,
 }
 
-/// Expert k's block of the input (or of its gradient), as a 2-D view.
-fn block<'a, F>(x: &'a ArrayViewD<'_, F>, k: usize, experts: usize) -> Option<ArrayView2<'a, F>> {
-    match x.ndim() {
-        3 => x.index_axis(Axis(0), k).into_dimensionality::<Ix2>().ok(),
-        2 => {
-            let width = x.shape()[1] / experts;
-            x.slice_axis(Axis(1), Slice::from(k * width..(k + 1) * width))
-                .into_dimensionality::<Ix2>()
-                .ok()
-        }
-        _ => None,
+/// Where expert e's input block lies in the input's (standard-layout) buffer:
+/// `(offset, row stride)`; the block has `n` rows of `inp` columns, unit column stride.
+fn block_layout(ndim: usize, e: usize, k: usize, n: usize, inp: usize) -> (usize, usize) {
+    if ndim == 3 {
+        (e * n * inp, inp)
+    } else {
+        (e * inp, k * inp)
     }
 }
 
-fn block_mut<'a, F>(
-    x: &'a mut ndarray::ArrayViewMutD<'_, F>,
-    k: usize,
-    experts: usize,
-) -> Option<ArrayViewMut2<'a, F>> {
-    match x.ndim() {
-        3 => x.index_axis_mut(Axis(0), k).into_dimensionality::<Ix2>().ok(),
-        2 => {
-            let width = x.shape()[1] / experts;
-            x.slice_axis_mut(Axis(1), Slice::from(k * width..(k + 1) * width))
-                .into_dimensionality::<Ix2>()
-                .ok()
-        }
-        _ => None,
-    }
+/// Expert e's input block as a kernel view of the input's buffer (a strided view when the
+/// input is `[n, K * in]`; ndarray cannot hand such a view to the kernels without a copy).
+fn block<F: Float>(data: &[F], ndim: usize, e: usize, k: usize, n: usize, inp: usize) -> Option<MatRef<'_, F>> {
+    let (offset, rs) = block_layout(ndim, e, k, n, inp);
+    MatRef::strided(data.get(offset..)?, n, inp, rs, 1).ok()
 }
 
 pub(crate) fn forward<F: Float>(
@@ -92,21 +79,20 @@ pub(crate) fn forward<F: Float>(
         }
         None => None,
     };
+    let x_data = xv.to_slice().ok_or_else(|| mismatch("input must be contiguous"))?;
     let mut y = ctx.pool.uninit(&[k, n, out]);
     for (e, ye) in y.axis_iter_mut(Axis(0)).enumerate() {
-        let (Some(xe), Ok(ye)) = (block(&xv, e, k), ye.into_dimensionality::<Ix2>()) else {
-            unreachable!("shapes checked above");
+        let we = w3.index_axis(Axis(0), e);
+        let views = (
+            block(x_data, xv.ndim(), e, k, n, inp),
+            mat_ref(&we),
+            ye.into_dimensionality::<Ix2>().ok().and_then(mat_mut),
+        );
+        let (Some(xe), Some(we), Some(ye)) = views else {
+            unreachable!("shapes checked above; weights and outputs are contiguous");
         };
         let be = bias.as_ref().and_then(|b| b.index_axis(Axis(0), e).to_slice());
-        gemm_fused(
-            F::one(),
-            xe,
-            w3.index_axis(Axis(0), e).t(),
-            F::zero(),
-            ye,
-            be,
-            act == Activation::Relu,
-        );
+        gemm_mat(F::one(), xe, we.t(), F::zero(), ye, be, act == Activation::Relu);
     }
     Ok((y, super::Op::GroupedLinear(GroupedLinear { x, w, b, act })))
 }
@@ -125,7 +111,7 @@ impl<F: Float> Backward<F> for GroupedLinear {
         let Ok(w3) = ctx.value(self.w).into_dimensionality::<Ix3>() else {
             return;
         };
-        let k = w3.shape()[0];
+        let (k, _, inp) = w3.dim();
         // dz = dy * act'(z): for ReLU, zero where the output is zero.
         let masked = match self.act {
             Activation::Identity => None,
@@ -144,36 +130,43 @@ impl<F: Float> Backward<F> for GroupedLinear {
         let Ok(dz3) = dz.view().into_dimensionality::<Ix3>() else {
             return;
         };
-        if let Some(mut gx) = ctx.grad_mut(self.x) {
+        let n = dz3.shape()[1];
+        let ndim = xv.ndim();
+        if let Some(mut gx) = ctx.grad_mut(self.x)
+            && let Some(gx) = gx.as_slice_mut()
+        {
             for e in 0..k {
-                if let Some(gxe) = block_mut(&mut gx, e, k) {
-                    gemm(
-                        F::one(),
-                        dz3.index_axis(Axis(0), e),
-                        w3.index_axis(Axis(0), e),
-                        F::one(),
-                        gxe,
-                    );
+                let (offset, rs) = block_layout(ndim, e, k, n, inp);
+                let (we, dze) = (w3.index_axis(Axis(0), e), dz3.index_axis(Axis(0), e));
+                let gxe = gx
+                    .get_mut(offset..)
+                    .and_then(|d| MatMut::strided(d, n, inp, rs, 1).ok());
+                if let (Some(gxe), Some(we), Some(dze)) = (gxe, mat_ref(&we), mat_ref(&dze)) {
+                    gemm_mat(F::one(), dze, we, F::one(), gxe, None, false);
                 }
             }
         }
-        if let Some(gw) = ctx.grad_mut(self.w) {
-            if let Ok(mut gw) = gw.into_dimensionality::<Ix3>() {
-                for (e, gwe) in gw.axis_iter_mut(Axis(0)).enumerate() {
-                    if let Some(xe) = block(&xv, e, k) {
-                        gemm(F::one(), dz3.index_axis(Axis(0), e).t(), xe, F::one(), gwe);
-                    }
+        let x_data = xv.to_slice().unwrap_or(&[]);
+        if let Some(gw) = ctx.grad_mut(self.w)
+            && let Ok(mut gw) = gw.into_dimensionality::<Ix3>()
+        {
+            for e in 0..k {
+                let dze = dz3.index_axis(Axis(0), e);
+                let gwe = gw.index_axis_mut(Axis(0), e);
+                if let (Some(xe), Some(dze), Some(gwe)) =
+                    (block(x_data, ndim, e, k, n, inp), mat_ref(&dze), mat_mut(gwe))
+                {
+                    gemm_mat(F::one(), dze.t(), xe, F::one(), gwe, None, false);
                 }
             }
         }
-        if let Some(b) = self.b {
-            if let Some(gb) = ctx.grad_mut(b) {
-                if let Ok(mut gb) = gb.into_dimensionality::<Ix2>() {
-                    for (e, mut gbe) in gb.axis_iter_mut(Axis(0)).enumerate() {
-                        for row in dz3.index_axis(Axis(0), e).rows() {
-                            gbe.zip_mut_with(&row, |g, &d| *g += d);
-                        }
-                    }
+        if let Some(b) = self.b
+            && let Some(gb) = ctx.grad_mut(b)
+            && let Ok(mut gb) = gb.into_dimensionality::<Ix2>()
+        {
+            for (e, mut gbe) in gb.axis_iter_mut(Axis(0)).enumerate() {
+                for row in dz3.index_axis(Axis(0), e).rows() {
+                    gbe.zip_mut_with(&row, |g, &d| *g += d);
                 }
             }
         }

@@ -26,18 +26,21 @@ pub enum Activation {
 
 /// A weight of shape `[..., in]` as the matrix `[prod(...), in]`, without copying.
 fn flat_weight<F>(v: ArrayViewD<'_, F>) -> Result<ArrayView2<'_, F>> {
-    let shape = v.shape().to_vec();
-    let bad = || AutogradError::BadShape {
+    // The shape is copied for the message only on the error path: this runs every step.
+    let bad = |shape: &[usize]| AutogradError::BadShape {
         op: "linear",
-        shape: shape.clone(),
+        shape: shape.to_vec(),
         why: "the weight must be [out, in] (or [K, out, in], read as [K * out, in]) and contiguous",
     };
     if v.ndim() < 2 {
-        return Err(bad());
+        return Err(bad(v.shape()));
     }
-    let inp = shape[shape.len() - 1];
+    let inp = v.shape()[v.ndim() - 1];
     let rows = v.len() / inp.max(1);
-    v.into_shape_with_order((rows, inp)).map_err(|_| bad())
+    if !v.is_standard_layout() {
+        return Err(bad(v.shape()));
+    }
+    v.into_shape_with_order((rows, inp)).map_err(|_| bad(&[]))
 }
 
 pub(crate) struct Linear {
