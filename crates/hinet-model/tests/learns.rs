@@ -164,8 +164,8 @@ fn train_logistic_regression(train: &Dataset, valid: &Dataset) -> Vec<f32> {
                 let (_, labels) = input(&batch, d, t);
                 let y = tape.constant(labels.into_dyn());
                 let mut loss = None;
-                for j in 0..t {
-                    let l = lr_logit(&tape, &batch, &ids, &models[j], d, t)
+                for (j, model) in models.iter().enumerate() {
+                    let l = lr_logit(&tape, &batch, &ids, model, d, t)
                         .bce_with_logits(y.narrow(1, j, 1).unwrap(), None, 1.0)
                         .unwrap()
                         .mean()
@@ -185,11 +185,8 @@ fn train_logistic_regression(train: &Dataset, valid: &Dataset) -> Vec<f32> {
     while it.next_into(&mut batch) {
         with_scenario(&batch, &mut ids);
         let tape = Tape::new(&store);
-        for j in 0..t {
-            let p = lr_logit(&tape, &batch, &ids, &models[j], d, t)
-                .sigmoid()
-                .unwrap()
-                .value();
+        for (j, model) in models.iter().enumerate() {
+            let p = lr_logit(&tape, &batch, &ids, model, d, t).sigmoid().unwrap().value();
             for (k, &r) in batch.source_rows.iter().enumerate() {
                 preds[r * t + j] = p[[k, 0]];
             }
