@@ -137,6 +137,25 @@ impl<'a, F: Float> BackwardCtx<'a, F> {
         self.grads[id].as_mut().map(|g| g.view_mut())
     }
 
+    /// The gradient accumulator of an input for an op that writes it with one product per
+    /// element: with the `beta` to pass to the GEMM. On first use the buffer is not zeroed and
+    /// `beta` is 0 (the kernels never read C then), which saves a memset and a read of every
+    /// element; afterwards `beta` is 1 and the product accumulates.
+    pub(crate) fn grad_for_gemm(&mut self, id: NodeId) -> Option<(ArrayViewMutD<'_, F>, F)> {
+        if !self.nodes[id].requires_grad {
+            return None;
+        }
+        let beta = if self.grads[id].is_none() {
+            let shape = self.value(id);
+            let buffer = self.pool.uninit(shape.shape());
+            self.grads[id] = Some(buffer);
+            F::zero()
+        } else {
+            F::one()
+        };
+        self.grads[id].as_mut().map(|g| (g.view_mut(), beta))
+    }
+
     /// Adds gradient rows `values[k]` to row `rows[k]` of a 2-D input. A trainable parameter
     /// receives them as sparse rows (lazy optimisers touch only those); any other node densely.
     pub(crate) fn add_rows(&mut self, id: NodeId, rows: &[usize], values: ArrayView2<'_, F>) {

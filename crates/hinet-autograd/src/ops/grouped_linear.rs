@@ -132,7 +132,7 @@ impl<F: Float> Backward<F> for GroupedLinear {
         };
         let n = dz3.shape()[1];
         let ndim = xv.ndim();
-        if let Some(mut gx) = ctx.grad_mut(self.x)
+        if let Some((mut gx, beta)) = ctx.grad_for_gemm(self.x)
             && let Some(gx) = gx.as_slice_mut()
         {
             for e in 0..k {
@@ -142,12 +142,12 @@ impl<F: Float> Backward<F> for GroupedLinear {
                     .get_mut(offset..)
                     .and_then(|d| MatMut::strided(d, n, inp, rs, 1).ok());
                 if let (Some(gxe), Some(we), Some(dze)) = (gxe, mat_ref(&we), mat_ref(&dze)) {
-                    gemm_mat(F::one(), dze, we, F::one(), gxe, None, false);
+                    gemm_mat(F::one(), dze, we, beta, gxe, None, false);
                 }
             }
         }
         let x_data = xv.to_slice().unwrap_or(&[]);
-        if let Some(gw) = ctx.grad_mut(self.w)
+        if let Some((gw, beta_w)) = ctx.grad_for_gemm(self.w)
             && let Ok(mut gw) = gw.into_dimensionality::<Ix3>()
         {
             for e in 0..k {
@@ -156,7 +156,7 @@ impl<F: Float> Backward<F> for GroupedLinear {
                 if let (Some(xe), Some(dze), Some(gwe)) =
                     (block(x_data, ndim, e, k, n, inp), mat_ref(&dze), mat_mut(gwe))
                 {
-                    gemm_mat(F::one(), dze.t(), xe, F::one(), gwe, None, false);
+                    gemm_mat(F::one(), dze.t(), xe, beta_w, gwe, None, false);
                 }
             }
         }

@@ -126,16 +126,16 @@ impl<F: Float> Backward<F> for Linear {
         let Ok(dz) = dz_dyn.view().into_dimensionality::<Ix2>() else {
             return;
         };
-        if let Some(gx) = ctx.grad_mut(self.x)
+        if let Some((gx, beta)) = ctx.grad_for_gemm(self.x)
             && let Ok(gx) = gx.into_dimensionality::<Ix2>()
         {
-            crate::float::gemm(F::one(), dz, wm, F::one(), gx);
+            crate::float::gemm(F::one(), dz, wm, beta, gx);
         }
         let w_shape = wm.dim();
-        if let Some(gw) = ctx.grad_mut(self.w)
+        if let Some((gw, beta_w)) = ctx.grad_for_gemm(self.w)
             && let Ok(gw) = gw.into_shape_with_order(w_shape)
         {
-            crate::float::gemm(F::one(), dz.t(), xm, F::one(), gw);
+            crate::float::gemm(F::one(), dz.t(), xm, beta_w, gw);
         }
         if let Some(b) = self.b
             && let Some(mut gb) = ctx.grad_mut(b)

@@ -77,19 +77,19 @@ impl<F: Float> Backward<F> for MatMul {
         };
         let (am, bm) = (oriented(am, self.ta), oriented(bm, self.tb));
         let ta = self.ta;
-        if let Some(ga) = ctx.grad_mut(self.a)
+        if let Some((ga, beta)) = ctx.grad_for_gemm(self.a)
             && let Ok(ga) = ga.into_dimensionality::<Ix2>()
         {
             // dA' = dY B'^T, written through the transposed view when a was transposed.
             let ga = if ta { ga.reversed_axes() } else { ga };
-            crate::float::gemm(F::one(), dy, bm.t(), F::one(), ga);
+            crate::float::gemm(F::one(), dy, bm.t(), beta, ga);
         }
         let tb = self.tb;
-        if let Some(gb) = ctx.grad_mut(self.b)
+        if let Some((gb, beta)) = ctx.grad_for_gemm(self.b)
             && let Ok(gb) = gb.into_dimensionality::<Ix2>()
         {
             let gb = if tb { gb.reversed_axes() } else { gb };
-            crate::float::gemm(F::one(), am.t(), dy, F::one(), gb);
+            crate::float::gemm(F::one(), am.t(), dy, beta, gb);
         }
     }
 }
