@@ -56,6 +56,11 @@ impl<'t, F: Float> Var<'t, F> {
         self.tape.with_value(self.id, |v| v.shape().to_vec())
     }
 
+    /// The shape without allocating (inline for up to 4 dimensions): for checks on hot paths.
+    pub fn dim(self) -> ndarray::IxDyn {
+        self.tape.with_value(self.id, |v| v.raw_dim())
+    }
+
     /// A copy of the value.
     pub fn value(self) -> ArrayD<F> {
         self.tape.with_value(self.id, |v| v.to_owned())

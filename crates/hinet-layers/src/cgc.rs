@@ -10,6 +10,10 @@ use crate::gate::{Gate, GateMode};
 use crate::module::Module;
 use hinet_autograd::{Float, ParamId, ParamStore, Var, concat};
 use rand::Rng;
+use smallvec::{SmallVec, smallvec};
+
+/// Per-task values of one forward pass, inline for up to 4 tasks (no allocation per step).
+pub type PerTask<T> = SmallVec<[T; 4]>;
 
 /// How to build a [`Cgc`].
 #[derive(Debug, Clone, PartialEq)]
@@ -129,15 +133,19 @@ impl Cgc {
     }
 
     /// `x` `[n, in]` -> one `[n, d]` output per task.
-    pub fn forward<'t, F: Float>(&self, x: Var<'t, F>) -> Result<Vec<Var<'t, F>>> {
+    pub fn forward<'t, F: Float>(&self, x: Var<'t, F>) -> Result<PerTask<Var<'t, F>>> {
         self.forward_with(x, None)
     }
 
     /// Like [`Cgc::forward`], with `external` `[E, n, d]` expert outputs computed elsewhere
     /// added to every level-0 gate (as many as `external_experts` in the config).
-    pub fn forward_with<'t, F: Float>(&self, x: Var<'t, F>, external: Option<Var<'t, F>>) -> Result<Vec<Var<'t, F>>> {
+    pub fn forward_with<'t, F: Float>(
+        &self,
+        x: Var<'t, F>,
+        external: Option<Var<'t, F>>,
+    ) -> Result<PerTask<Var<'t, F>>> {
         let tasks = self.levels.first().map_or(0, |l| l.tasks.len());
-        let mut task_inputs = vec![x; tasks];
+        let mut task_inputs: PerTask<Var<'t, F>> = smallvec![x; tasks];
         let mut shared_input = x;
         for (l, level) in self.levels.iter().enumerate() {
             let mut shared = level.shared.as_ref().map(|s| s.forward(shared_input)).transpose()?;
@@ -149,11 +157,11 @@ impl Cgc {
                     None => ext,
                 });
             }
-            let mut own = Vec::with_capacity(tasks);
+            let mut own: PerTask<Option<Var<'t, F>>> = SmallVec::new();
             for (j, stack) in level.tasks.iter().enumerate() {
                 own.push(stack.as_ref().map(|s| s.forward(task_inputs[j])).transpose()?);
             }
-            let mut outputs = Vec::with_capacity(tasks);
+            let mut outputs: PerTask<Var<'t, F>> = SmallVec::new();
             for (j, gate) in level.task_gates.iter().enumerate() {
                 let experts = self.join(own[j].iter().chain(shared.iter()).copied())?;
                 outputs.push(gate.mix(task_inputs[j], experts)?);
@@ -169,7 +177,7 @@ impl Cgc {
 
     /// Concatenates expert stacks `[K_i, n, d]` along the expert axis.
     fn join<'t, F: Float>(&self, parts: impl Iterator<Item = Var<'t, F>>) -> Result<Var<'t, F>> {
-        let parts: Vec<_> = parts.collect();
+        let parts: SmallVec<[Var<'t, F>; 16]> = parts.collect();
         match parts.len() {
             0 => Err(LayerError::Input {
                 layer: self.name.clone(),

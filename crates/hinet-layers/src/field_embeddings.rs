@@ -79,7 +79,7 @@ impl FieldEmbeddings {
                 ),
             });
         }
-        let mut parts = Vec::with_capacity(self.fields.len() + 1);
+        let mut parts: smallvec::SmallVec<[Var<'t, F>; 32]> = smallvec::SmallVec::new();
         for (f, table) in self.fields.iter().enumerate() {
             parts.push(table.forward(tape, &ids[f * rows..(f + 1) * rows])?);
         }

@@ -4,6 +4,7 @@ use crate::error::{InLayer, LayerError, Result, config_error};
 use crate::linear::Linear;
 use crate::module::Module;
 use hinet_autograd::{Activation, Float, ParamId, ParamStore, Var};
+use ndarray::Dimension;
 use rand::Rng;
 
 /// How a gate weighs its experts.
@@ -69,7 +70,8 @@ impl Gate {
 
     /// Mixes `experts` `[E, n, d]` with weights computed from `x` `[n, in]`: `[n, d]`.
     pub fn mix<'t, F: Float>(&self, x: Var<'t, F>, experts: Var<'t, F>) -> Result<Var<'t, F>> {
-        let shape = experts.shape();
+        let dim = experts.dim();
+        let shape = dim.slice();
         let rows = x.with_value(|v| v.shape().first().copied().unwrap_or(0));
         if shape.len() != 3 || shape[0] != self.experts || shape[1] != rows {
             return Err(LayerError::Input {

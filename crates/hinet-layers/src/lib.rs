@@ -59,7 +59,7 @@ mod tower;
 
 pub use activation::Activation;
 pub use batch_norm::BatchNorm1d;
-pub use cgc::{Cgc, CgcConfig};
+pub use cgc::{Cgc, CgcConfig, PerTask};
 pub use dropout::Dropout;
 pub use embedding::Embedding;
 pub use error::{LayerError, Result};

@@ -11,7 +11,7 @@ use crate::linear::Linear;
 use crate::mlp::{Mlp, MlpConfig};
 use crate::module::Module;
 use hinet_autograd::{Float, ParamId, ParamStore, Tape, Var, concat};
-use ndarray::{Array2, ArrayD};
+use ndarray::{Array2, ArrayD, Dimension};
 use rand::Rng;
 
 /// How SAN scores scenarios.
@@ -45,6 +45,10 @@ pub struct ScenarioAttention<F> {
     embedding: ParamId,
     scorer: Scorer<F>,
     renormalise: bool,
+    /// Removes each scenario's own score: added to the scores (0 off the diagonal, -inf on it)
+    /// when renormalising, multiplied with the weights (1 off the diagonal, 0 on it) otherwise.
+    /// Built once, so a step allocates nothing for it.
+    mask: ArrayD<F>,
 }
 
 impl<F: Float> ScenarioAttention<F> {
@@ -102,12 +106,20 @@ impl<F: Float> ScenarioAttention<F> {
             }
             Scorer::Mlp(per)
         };
+        let mask = ArrayD::from_shape_fn(vec![scenarios, scenarios], |ix| {
+            match (ix[0] == ix[1], config.renormalise) {
+                (true, true) => F::neg_infinity(),
+                (false, true) | (true, false) => F::zero(),
+                (false, false) => F::one(),
+            }
+        });
         Ok(Self {
             name: name.to_string(),
             scenarios,
             embedding,
             scorer,
             renormalise: config.renormalise,
+            mask,
         })
     }
 
@@ -140,26 +152,20 @@ impl<F: Float> ScenarioAttention<F> {
                 concat(&rows, 0).in_layer(name)?
             }
         };
-        let off_diagonal = ArrayD::from_shape_fn(vec![m, m], |ix| if ix[0] == ix[1] { F::zero() } else { F::one() });
+        let mask = tape.constant(self.mask.view());
         if self.renormalise {
             // A -inf score gets weight exactly 0 and passes no gradient.
-            let mask = off_diagonal.mapv(|v| if v == F::zero() { F::neg_infinity() } else { F::zero() });
-            scores
-                .add(tape.constant(mask.view()))
-                .and_then(|s| s.softmax(1))
-                .in_layer(name)
+            scores.add(mask).and_then(|s| s.softmax(1)).in_layer(name)
         } else {
-            scores
-                .softmax(1)
-                .and_then(|a| a.mul(tape.constant(off_diagonal.view())))
-                .in_layer(name)
+            scores.softmax(1).and_then(|a| a.mul(mask)).in_layer(name)
         }
     }
 
     /// `A` `[n, d]`: row r mixes the scenario outputs `experts` `[M, n, d]` with the weights of
     /// its scenario `scenario[r]`.
     pub fn forward<'t>(&self, scenario: &[usize], experts: Var<'t, F>) -> Result<Var<'t, F>> {
-        let shape = experts.shape();
+        let dim = experts.dim();
+        let shape = dim.slice();
         if shape.len() != 3 || shape[0] != self.scenarios || shape[1] != scenario.len() {
             return Err(LayerError::Input {
                 layer: self.name.clone(),

@@ -4,14 +4,14 @@
 use crate::error::{ModelError, Result};
 use crate::model::Model;
 use hinet_autograd::{Float, ParamStore, Tape, Var};
-use ndarray::ArrayView2;
+use ndarray::{ArrayView2, Dimension};
 
 impl<F: Float> Model<F> {
     /// The scalar loss of `logits` `[n, T]` against `labels` `[n, T]`.
     pub fn loss<'t>(&self, tape: &'t Tape<'t, F>, logits: Var<'t, F>, labels: ArrayView2<'_, F>) -> Result<Var<'t, F>> {
         let c = self.config();
         let (n, t) = labels.dim();
-        if logits.shape() != [n, t] {
+        if logits.dim().slice() != [n, t] {
             return Err(ModelError::Input(format!(
                 "labels {:?} do not match logits {:?}",
                 labels.dim(),

@@ -8,6 +8,7 @@ use hinet_autograd::{Float, ParamId, ParamStore, Var, concat};
 use hinet_layers::{ExpertGroup, GateMode, Module, SanConfig, ScenarioAttention};
 use ndarray::ArrayD;
 use rand::Rng;
+use smallvec::SmallVec;
 
 /// Parameters `scenario.shared.*`, `scenario.specific.{m}.*`, `scenario.san.*`.
 #[derive(Debug)]
@@ -81,7 +82,7 @@ impl<F: Float> ScenarioLayer<F> {
         let n = scenario.len();
         let g = self.shared.forward(x)?;
         let d = self.shared.out_features();
-        let mut stacked = Vec::with_capacity(self.specific.len());
+        let mut stacked: SmallVec<[Var<'t, F>; 16]> = SmallVec::new();
         for group in &self.specific {
             stacked.push(group.forward(x)?.reshape(&[1, n, d])?);
         }

@@ -9,6 +9,7 @@ use crate::error::Result;
 use hinet_autograd::{Float, ParamId, ParamStore, Var, concat};
 use hinet_layers::{Cgc, CgcConfig, ExpertStack, MlpConfig, Module, Tower};
 use rand::Rng;
+use smallvec::SmallVec;
 
 #[derive(Debug)]
 struct ScenarioHead<F> {
@@ -68,7 +69,7 @@ impl<F: Float> TaskLayer<F> {
     /// `h` `[n, in]` (rows sorted by scenario) -> logits `[n, T]` in the same row order.
     pub(crate) fn forward<'t>(&self, h: Var<'t, F>, offsets: &[usize]) -> Result<Var<'t, F>> {
         let global = self.global_shared.as_ref().map(|g| g.forward(h)).transpose()?;
-        let mut parts = Vec::with_capacity(self.heads.len());
+        let mut parts: SmallVec<[Var<'t, F>; 16]> = SmallVec::new();
         for (m, head) in self.heads.iter().enumerate() {
             let (start, end) = (offsets[m], offsets[m + 1]);
             if start == end {
@@ -77,7 +78,7 @@ impl<F: Float> TaskLayer<F> {
             let rows = h.narrow(0, start, end - start)?;
             let external = global.map(|g| g.narrow(1, start, end - start)).transpose()?;
             let outputs = head.cgc.forward_with(rows, external)?;
-            let mut logits = Vec::with_capacity(head.towers.len());
+            let mut logits: SmallVec<[Var<'t, F>; 4]> = SmallVec::new();
             for (tower, out) in head.towers.iter().zip(outputs) {
                 logits.push(tower.forward(out)?);
             }

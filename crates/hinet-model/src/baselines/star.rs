@@ -11,6 +11,7 @@ use hinet_autograd::{Activation, Float, ParamId, ParamStore, Var, concat};
 use hinet_layers::{Module, xavier_uniform};
 use ndarray::ArrayD;
 use rand::Rng;
+use smallvec::SmallVec;
 
 #[derive(Debug, Clone)]
 struct StarLayer {
@@ -64,14 +65,14 @@ impl Star {
 
     pub(crate) fn forward<'t, F: Float>(&self, x: Var<'t, F>, offsets: &[usize]) -> Result<Var<'t, F>> {
         let tape = x.tape();
-        let mut parts = Vec::new();
+        let mut parts: SmallVec<[Var<'t, F>; 16]> = SmallVec::new();
         for m in 0..offsets.len() - 1 {
             let (start, end) = (offsets[m], offsets[m + 1]);
             if start == end {
                 continue;
             }
             let rows = x.narrow(0, start, end - start)?;
-            let mut logits = Vec::with_capacity(self.tasks.len());
+            let mut logits: SmallVec<[Var<'t, F>; 4]> = SmallVec::new();
             for layers in &self.tasks {
                 let mut h = rows;
                 let last = layers.len() - 1;
