@@ -234,6 +234,7 @@ fn cgc_shapes_and_inference_workspace_reuse() {
         let outs = cgc.forward(tape.full(&[5, 12], 0.3)).unwrap();
         assert_eq!(outs.len(), 3);
         assert!(outs.iter().all(|o| o.shape() == vec![5, 8]));
+        drop(outs);
         ws = tape.into_workspace();
     }
 }
