@@ -112,20 +112,7 @@ impl<F: Float> Backward<F> for GroupedLinear {
             return;
         };
         let (k, _, inp) = w3.dim();
-        // dz = dy * act'(z): for ReLU, zero where the output is zero.
-        let masked = match self.act {
-            Activation::Identity => None,
-            Activation::Relu => {
-                let yv = ctx.value(out);
-                let mut dz = ctx.pool.uninit(grad.shape());
-                if let (Some(d), Some(g), Some(y)) = (dz.as_slice_mut(), grad.as_slice(), yv.as_slice()) {
-                    for ((d, &g), &y) in d.iter_mut().zip(g).zip(y) {
-                        *d = if y > F::zero() { g } else { F::zero() };
-                    }
-                }
-                Some(dz)
-            }
-        };
+        let masked = self.act.mask_gradient(grad, &ctx.value(out), ctx.pool);
         let dz = masked.as_ref().unwrap_or(grad);
         let Ok(dz3) = dz.view().into_dimensionality::<Ix3>() else {
             return;

@@ -11,6 +11,7 @@ use super::Backward;
 use super::matmul::as_matrix;
 use crate::error::{AutogradError, Result};
 use crate::float::Float;
+use crate::pool::BufferPool;
 use crate::tape::{BackwardCtx, ForwardCtx, NodeId};
 use ndarray::{ArrayD, ArrayView2, ArrayViewD, Ix2, Zip};
 
@@ -41,6 +42,29 @@ fn flat_weight<F>(v: ArrayViewD<'_, F>) -> Result<ArrayView2<'_, F>> {
         return Err(bad(v.shape()));
     }
     v.into_shape_with_order((rows, inp)).map_err(|_| bad(&[]))
+}
+
+impl Activation {
+    /// `dz = dy * act'(z)` for ReLU (zero where the output `y` is zero: `y > 0` iff `z > 0`), in
+    /// a pooled buffer; `None` for the identity, whose `dz` is `dy` itself.
+    pub(crate) fn mask_gradient<F: Float>(
+        self,
+        grad: &ArrayD<F>,
+        y: &ArrayViewD<'_, F>,
+        pool: &mut BufferPool<F>,
+    ) -> Option<ArrayD<F>> {
+        match self {
+            Activation::Identity => None,
+            Activation::Relu => {
+                let mut dz = pool.uninit(grad.shape());
+                Zip::from(&mut dz)
+                    .and(grad)
+                    .and(y)
+                    .for_each(|z, &d, &y| *z = if y > F::zero() { d } else { F::zero() });
+                Some(dz)
+            }
+        }
+    }
 }
 
 pub(crate) struct Linear {
@@ -110,18 +134,7 @@ impl<F: Float> Backward<F> for Linear {
             return;
         };
         // dz = dy * act'(z); for the identity it is dy itself and no buffer is needed.
-        let masked = match self.act {
-            Activation::Identity => None,
-            Activation::Relu => {
-                let yv = ctx.value(out);
-                let mut dz = ctx.pool.uninit(grad.shape());
-                Zip::from(&mut dz)
-                    .and(grad)
-                    .and(&yv)
-                    .for_each(|z, &d, &y| *z = if y > F::zero() { d } else { F::zero() });
-                Some(dz)
-            }
-        };
+        let masked = self.act.mask_gradient(grad, &ctx.value(out), ctx.pool);
         let dz_dyn = masked.as_ref().unwrap_or(grad);
         let Ok(dz) = dz_dyn.view().into_dimensionality::<Ix2>() else {
             return;
