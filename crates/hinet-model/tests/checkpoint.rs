@@ -133,3 +133,39 @@ fn non_finite_loss_is_an_error_and_changes_nothing() {
         .collect();
     assert_eq!(before, after);
 }
+
+#[test]
+fn concurrent_predictions_share_one_model() {
+    use hinet_autograd::ParamStore;
+    use hinet_model::Model;
+    let mut store = ParamStore::<f32>::new();
+    let mut model = Model::new(
+        &ModelConfig {
+            input_batch_norm: true,
+            ..tiny_config()
+        },
+        &mut store,
+        4,
+    )
+    .unwrap();
+    hinet_layers::Module::<f32>::set_training(&mut model, false);
+    let d = data::<f32>();
+    let expected = model.predict(&store, &d.input(), &mut None).unwrap();
+    std::thread::scope(|s| {
+        let handles: Vec<_> = (0..4)
+            .map(|_| {
+                s.spawn(|| {
+                    let mut ws = None;
+                    (0..20)
+                        .map(|_| model.predict(&store, &d.input(), &mut ws).unwrap())
+                        .collect::<Vec<_>>()
+                })
+            })
+            .collect();
+        for h in handles {
+            for p in h.join().unwrap() {
+                assert_eq!(p, expected);
+            }
+        }
+    });
+}
