@@ -1,0 +1,200 @@
+//! `hinet bench`: training-step throughput (or inference speed and latency) of a configuration
+//! on in-memory synthetic batches (../shared/docs/bench-default.md).
+
+use super::Globals;
+use super::data;
+use super::report::{self, Versions};
+use anyhow::{Result, anyhow, bail};
+use hinet_data::synthetic::SyntheticConfig;
+use hinet_model::throughput::{self, SyntheticBatch, ThroughputReport};
+use hinet_model::{ModelConfig, TrainOptions, Trainer};
+use serde::Serialize;
+use std::time::Instant;
+
+/// Options of `hinet bench`.
+#[derive(Debug, clap::Args)]
+pub struct BenchArgs {
+    /// `bench-default`, `small` (the default `hinet train` model) or a TOML model config.
+    #[arg(long, default_value = "bench-default")]
+    config: String,
+    /// Rows per step.
+    #[arg(long, default_value_t = 1024)]
+    batch: usize,
+    /// Timed steps (the median is reported).
+    #[arg(long, default_value_t = 20)]
+    steps: usize,
+    /// Untimed steps first.
+    #[arg(long, default_value_t = 5)]
+    warmup: usize,
+    /// Seed of the model and the batch.
+    #[arg(long, default_value_t = 42)]
+    seed: u64,
+    /// Measure inference instead: rows/s at the batch size and single-row latency.
+    #[arg(long)]
+    predict: bool,
+    /// Single-row predictions timed for the latency percentiles (with --predict).
+    #[arg(long, default_value_t = 1000)]
+    latency_iters: usize,
+    /// Print JSON.
+    #[arg(long)]
+    json: bool,
+}
+
+/// Inference measurements.
+#[derive(Debug, Serialize)]
+struct PredictReport {
+    batch: usize,
+    threads: usize,
+    steps: usize,
+    median_batch_ms: f64,
+    rows_per_second: f64,
+    latency_iters: usize,
+    single_row_p50_us: f64,
+    single_row_p99_us: f64,
+}
+
+#[derive(Serialize)]
+struct BenchOutput<'a> {
+    command: &'static str,
+    config: &'a str,
+    versions: Versions,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    train: Option<ThroughputReport>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    predict: Option<PredictReport>,
+    peak_rss_bytes: Option<u64>,
+}
+
+fn percentile(sorted: &[f64], q: f64) -> f64 {
+    if sorted.is_empty() {
+        return f64::NAN;
+    }
+    let i = ((sorted.len() - 1) as f64 * q).round() as usize;
+    sorted[i]
+}
+
+fn measure_predict(config: &ModelConfig, args: &BenchArgs, shares: &[f64], threads: usize) -> Result<PredictReport> {
+    let mut trainer = Trainer::<f32>::new(config, args.seed, &TrainOptions::default())?;
+    let data = SyntheticBatch::<f32>::new(config, args.batch, shares, args.seed);
+    let input = data.input();
+    for _ in 0..args.warmup {
+        trainer.predict(&input)?;
+    }
+    let mut times = Vec::with_capacity(args.steps);
+    for _ in 0..args.steps {
+        let t = Instant::now();
+        trainer.predict(&input)?;
+        times.push(t.elapsed().as_secs_f64());
+    }
+    times.sort_by(f64::total_cmp);
+    let median = percentile(&times, 0.5);
+    let one = SyntheticBatch::<f32>::new(config, 1, shares, args.seed + 1);
+    let one = one.input();
+    for _ in 0..args.warmup.max(1) {
+        trainer.predict(&one)?;
+    }
+    let mut lat = Vec::with_capacity(args.latency_iters);
+    for _ in 0..args.latency_iters {
+        let t = Instant::now();
+        trainer.predict(&one)?;
+        lat.push(t.elapsed().as_secs_f64() * 1e6);
+    }
+    lat.sort_by(f64::total_cmp);
+    Ok(PredictReport {
+        batch: args.batch,
+        threads,
+        steps: args.steps,
+        median_batch_ms: median * 1e3,
+        rows_per_second: args.batch as f64 / median,
+        latency_iters: args.latency_iters,
+        single_row_p50_us: percentile(&lat, 0.5),
+        single_row_p99_us: percentile(&lat, 0.99),
+    })
+}
+
+/// Runs `hinet bench`.
+pub fn run(args: &BenchArgs, globals: Globals) -> Result<()> {
+    if args.batch == 0 || args.steps == 0 {
+        bail!("--batch and --steps must be at least 1");
+    }
+    let threads = globals.threads.unwrap_or(2);
+    let spec = SyntheticConfig {
+        rows: 1,
+        ..SyntheticConfig::default()
+    }
+    .feature_spec();
+    let config = data::model_config(Some(&args.config), 8, &spec, false)?;
+    let bench_shares = SyntheticConfig::default().scenario_shares;
+    let shares: Vec<f64> = if config.num_scenarios() == bench_shares.len() {
+        bench_shares
+    } else {
+        Vec::new()
+    };
+    let pool = rayon::ThreadPoolBuilder::new()
+        .num_threads(threads)
+        .build()
+        .map_err(|e| anyhow!("cannot build a pool of {threads} threads: {e}"))?;
+    tracing::info!(
+        "bench {}: batch {}, {} threads, {} warm-up + {} timed steps{}",
+        args.config,
+        args.batch,
+        threads,
+        args.warmup,
+        args.steps,
+        if args.predict { " (inference)" } else { "" }
+    );
+    let (train, predict) = pool.install(|| -> Result<_> {
+        if args.predict {
+            Ok((None, Some(measure_predict(&config, args, &shares, threads)?)))
+        } else {
+            let r = throughput::measure::<f32>(&config, args.batch, args.warmup, args.steps, &shares, args.seed)?;
+            Ok((Some(r), None))
+        }
+    })?;
+    let out = BenchOutput {
+        command: "bench",
+        config: &args.config,
+        versions: pool.install(Versions::current),
+        train,
+        predict,
+        peak_rss_bytes: report::peak_rss_bytes(),
+    };
+    if args.json {
+        outln!("{}", serde_json::to_string_pretty(&out)?);
+        return Ok(());
+    }
+    let mem = out
+        .peak_rss_bytes
+        .map_or("n/a".to_string(), |b| format!("{:.1} MiB", b as f64 / (1 << 20) as f64));
+    if let Some(r) = &out.train {
+        outln!(
+            "{} training, batch {}, {} threads, kernel {}: {:.0} samples/s, {:.1} GFLOP/s effective \
+             (median step {:.2} ms over {} steps, min {:.2}, max {:.2}); peak memory {mem}",
+            args.config,
+            r.batch,
+            r.threads,
+            out.versions.gemm_kernel,
+            r.samples_per_second,
+            r.gflops,
+            r.median_step_ms,
+            r.steps,
+            r.min_step_ms,
+            r.max_step_ms
+        );
+    }
+    if let Some(p) = &out.predict {
+        outln!(
+            "{} inference, batch {}, {} threads: {:.0} rows/s (median batch {:.2} ms); single row: p50 {:.1} us, \
+             p99 {:.1} us over {} calls; peak memory {mem}",
+            args.config,
+            p.batch,
+            p.threads,
+            p.rows_per_second,
+            p.median_batch_ms,
+            p.single_row_p50_us,
+            p.single_row_p99_us,
+            p.latency_iters
+        );
+    }
+    Ok(())
+}

@@ -1,0 +1,449 @@
+//! Data sources (synthetic, preset, schema), splits, the model config reconciled with the
+//! data's features, and evaluation helpers shared by the commands.
+
+use anyhow::{Context, Result, anyhow, bail};
+use hinet_data::synthetic::{SyntheticConfig, generate};
+use hinet_data::{Batch, Dataset, FeatureSpec, InputFile, ReadOptions, Schema, SkipReport, SplitSpec, load};
+use hinet_model::{MetricsTable, ModelConfig, ModelInput, SparseFeature, Trainer};
+use ndarray::ArrayView2;
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeSet;
+use std::path::{Path, PathBuf};
+
+/// Rows of the built-in synthetic data set when `--rows` is not given.
+pub const DEFAULT_ROWS: usize = 1_000_000;
+/// Users of the default synthetic world.
+pub const DEFAULT_USERS: usize = 2_000;
+/// Items of the default synthetic world.
+pub const DEFAULT_ITEMS: usize = 500;
+/// Seed of hash splits when `--split-seed` is not given.
+pub const DEFAULT_SPLIT_SEED: u64 = 2024;
+
+/// Where the rows come from (shared by `train` and `eval`).
+#[derive(Debug, Clone, Default, clap::Args)]
+pub struct DataArgs {
+    /// `synthetic` (the built-in generator, the default) or a CSV/TSV(.gz) file to read with
+    /// --schema instead of the schema's own [[files]] (repeatable).
+    #[arg(long, value_name = "synthetic|FILE")]
+    pub data: Vec<String>,
+    /// A public sample in the shared data folder: ali-ccp(-sample), aliexpress(-sample), movielens-100k.
+    #[arg(long, value_name = "NAME", conflicts_with = "schema")]
+    pub preset: Option<String>,
+    /// Your own data: a schema TOML (see docs/data.md) naming columns and files.
+    #[arg(long, value_name = "FILE.toml")]
+    pub schema: Option<PathBuf>,
+    /// Folder holding the preset samples (default: the source checkout's ../shared/data).
+    #[arg(long, value_name = "DIR")]
+    pub data_dir: Option<PathBuf>,
+    /// Rows of synthetic data to generate (default 1000000).
+    #[arg(long, value_name = "N")]
+    pub rows: Option<usize>,
+    /// Seed of the synthetic generator (default 42).
+    #[arg(long, value_name = "SEED")]
+    pub data_seed: Option<u64>,
+    /// Users of the synthetic world (vocabulary of `user_id`; default 2000).
+    #[arg(long, value_name = "N")]
+    pub users: Option<usize>,
+    /// Items of the synthetic world (vocabulary of `item_id`; default 500).
+    #[arg(long, value_name = "N")]
+    pub items: Option<usize>,
+    /// Seed of the 80/10/10 hash split (synthetic data, schemas without file parts; default 2024).
+    #[arg(long, value_name = "SEED")]
+    pub split_seed: Option<u64>,
+    /// Skip bad CSV rows (and report their counts) instead of stopping at the first.
+    #[arg(long)]
+    pub skip_bad_rows: bool,
+}
+
+impl DataArgs {
+    /// Whether any option selects data (otherwise `eval` reuses the checkpoint's source).
+    pub fn is_empty(&self) -> bool {
+        self.data.is_empty()
+            && self.preset.is_none()
+            && self.schema.is_none()
+            && self.rows.is_none()
+            && self.data_seed.is_none()
+            && self.users.is_none()
+            && self.items.is_none()
+    }
+}
+
+/// A description of the data a model was trained on, stored in its checkpoint.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum DataDesc {
+    /// The built-in generator with this configuration.
+    Synthetic {
+        /// Generator configuration.
+        config: SyntheticConfig,
+    },
+    /// A preset by name.
+    Preset {
+        /// Preset name.
+        name: String,
+    },
+    /// A schema file (and, optionally, files replacing its [[files]]).
+    Schema {
+        /// Schema path as given.
+        path: PathBuf,
+        /// Files given with --data.
+        files: Vec<PathBuf>,
+    },
+}
+
+/// Rows loaded from a source, with the split it intends.
+pub struct Source {
+    /// All rows.
+    pub data: Dataset,
+    /// The split to use.
+    pub split: SplitSpec,
+    /// Bad rows skipped while reading (CSV sources).
+    pub report: Option<SkipReport>,
+}
+
+/// Maps short preset names onto hinet-data's.
+pub fn preset_name(name: &str) -> &str {
+    match name {
+        "ali-ccp" => "ali-ccp-sample",
+        "aliexpress" => "aliexpress-sample",
+        "movielens" | "ml-100k" => "movielens-100k",
+        other => other,
+    }
+}
+
+/// The shared data folder: `--data-dir`, else `HINET_DATA_DIR`, else the checkout's.
+pub fn data_dir(arg: Option<&Path>) -> PathBuf {
+    if let Some(d) = arg {
+        return d.to_path_buf();
+    }
+    if let Some(d) = std::env::var_os("HINET_DATA_DIR") {
+        return PathBuf::from(d);
+    }
+    PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/../shared/data"))
+}
+
+fn read_options(skip: bool) -> ReadOptions {
+    ReadOptions::skipping(skip)
+}
+
+/// Resolves the arguments into a description (`base` fills what they leave open, e.g. the
+/// checkpoint's synthetic configuration for `eval`).
+pub fn describe(args: &DataArgs, base: Option<&DataDesc>) -> Result<DataDesc> {
+    if let Some(name) = &args.preset {
+        return Ok(DataDesc::Preset {
+            name: preset_name(name).to_string(),
+        });
+    }
+    let files: Vec<PathBuf> = args
+        .data
+        .iter()
+        .filter(|d| *d != "synthetic")
+        .map(PathBuf::from)
+        .collect();
+    if let Some(schema) = &args.schema {
+        return Ok(DataDesc::Schema {
+            path: schema.clone(),
+            files,
+        });
+    }
+    if !files.is_empty() {
+        bail!(
+            "--data {} needs --schema FILE.toml to say how to read it",
+            files[0].display()
+        );
+    }
+    if args.is_empty()
+        && let Some(b) = base
+    {
+        return Ok(b.clone());
+    }
+    let mut config = match base {
+        Some(DataDesc::Synthetic { config }) => config.clone(),
+        _ => default_world(),
+    };
+    if let Some(users) = args.users {
+        config.users = users;
+    }
+    if let Some(items) = args.items {
+        config.items = items;
+    }
+    if let Some(rows) = args.rows {
+        config.rows = rows;
+    } else if base.is_none() {
+        config.rows = DEFAULT_ROWS;
+    }
+    if let Some(seed) = args.data_seed {
+        config.seed = seed;
+    }
+    Ok(DataDesc::Synthetic { config })
+}
+
+/// The synthetic world of `hinet train` without arguments: the generator's defaults with
+/// DEFAULT_USERS users and DEFAULT_ITEMS items, so that a run of under a minute sees every user
+/// and item often enough to learn their factors.
+pub fn default_world() -> SyntheticConfig {
+    SyntheticConfig {
+        rows: DEFAULT_ROWS,
+        users: DEFAULT_USERS,
+        items: DEFAULT_ITEMS,
+        ..SyntheticConfig::default()
+    }
+}
+
+/// Loads (or generates) the rows of a description.
+pub fn load_source(desc: &DataDesc, args: &DataArgs, split_seed: u64) -> Result<Source> {
+    let hash = SplitSpec::hash(0.8, 0.1, 0.1, split_seed);
+    let options = read_options(args.skip_bad_rows);
+    match desc {
+        DataDesc::Synthetic { config } => {
+            let data = generate(config).context("synthetic data")?;
+            Ok(Source {
+                data,
+                split: hash,
+                report: None,
+            })
+        }
+        DataDesc::Preset { name } => {
+            let dir = data_dir(args.data_dir.as_deref());
+            let preset = hinet_data::preset(name, &dir)?;
+            let loaded = preset.load(&options)?;
+            Ok(Source {
+                data: loaded.data,
+                split: preset.split,
+                report: Some(loaded.report),
+            })
+        }
+        DataDesc::Schema { path, files } => {
+            let (schema, files) = read_schema(path, files)?;
+            let split = if !files.is_empty() && files.iter().all(|f| f.part.is_some()) {
+                SplitSpec::File
+            } else {
+                hash
+            };
+            let loaded = load(&schema, &files, &options)?;
+            Ok(Source {
+                data: loaded.data,
+                split,
+                report: Some(loaded.report),
+            })
+        }
+    }
+}
+
+/// Reads a schema and the files to read with it (`files` replace the schema's own).
+pub fn read_schema(path: &Path, files: &[PathBuf]) -> Result<(Schema, Vec<InputFile>)> {
+    let schema = Schema::from_toml_file(path)?;
+    let files = if files.is_empty() {
+        if schema.files.is_empty() {
+            bail!(
+                "schema {}: it lists no [[files]]; give the data with --data FILE",
+                path.display()
+            );
+        }
+        schema.files.clone()
+    } else {
+        files.iter().map(InputFile::new).collect()
+    };
+    Ok((schema, files))
+}
+
+/// Logs what a CSV read skipped.
+pub fn log_skips(report: Option<&SkipReport>) {
+    if let Some(r) = report
+        && r.rows_skipped > 0
+    {
+        tracing::warn!("skipped bad rows: {r}");
+    }
+}
+
+/// The CLI's default model: a small HiNet that trains on two cores in well under a minute.
+pub fn small_config() -> ModelConfig {
+    ModelConfig {
+        sparse: Vec::new(),
+        dense: Vec::new(),
+        scenario_embedding_dim: 8,
+        sub_experts: 3,
+        expert_hidden: vec![64, 32],
+        cgc_shared_experts: 1,
+        cgc_experts_per_task: 1,
+        cgc_hidden: vec![64, 32],
+        tower_hidden: vec![32],
+        ..ModelConfig::default()
+    }
+}
+
+/// The model configuration: built in (`small`, `bench-default`) or a TOML file, with the
+/// features it does not list taken from the data; listed ones must match the data (when `check`).
+pub fn model_config(arg: Option<&str>, embedding_dim: usize, spec: &FeatureSpec, check: bool) -> Result<ModelConfig> {
+    let (mut config, keys, origin) = match arg {
+        None | Some("small") => (small_config(), BTreeSet::new(), "the built-in config".to_string()),
+        Some("bench-default") => {
+            let keys = ["scenarios", "tasks", "sparse", "dense"].map(String::from).into();
+            (ModelConfig::bench_default(), keys, "bench-default".to_string())
+        }
+        Some(path) => {
+            let text = std::fs::read_to_string(path).with_context(|| format!("config {path}"))?;
+            let table: toml::Table = toml::from_str(&text).map_err(|e| anyhow!("config {path}: {e}"))?;
+            let config: ModelConfig = toml::from_str(&text).map_err(|e| anyhow!("config {path}: {e}"))?;
+            (config, table.keys().cloned().collect(), format!("config {path}"))
+        }
+    };
+    let has = |k: &str| keys.contains(k);
+    if !has("scenarios") {
+        config.scenarios = spec.scenarios.clone();
+        if spec.scenarios.len() < 2 && !has("san") {
+            config.san = false;
+        }
+    }
+    if !has("tasks") {
+        config.tasks = spec.tasks.clone();
+    }
+    let t = config.tasks.len();
+    if !has("loss_weights") {
+        config.loss_weights = vec![1.0; t];
+    }
+    if !has("pos_weights") {
+        config.pos_weights = vec![1.0; t];
+    }
+    if !has("esmm") && t != 2 {
+        config.esmm = false;
+    }
+    if !has("sparse") {
+        if embedding_dim == 0 {
+            bail!("--embedding-dim must be at least 1");
+        }
+        config.sparse = spec
+            .sparse
+            .iter()
+            .map(|f| SparseFeature {
+                name: f.name.clone(),
+                vocab: f.vocab,
+                dim: embedding_dim,
+            })
+            .collect();
+    }
+    if !has("dense") {
+        config.dense = spec.dense.clone();
+    }
+    if check {
+        check_matches(&config, spec, &origin)?;
+    }
+    config.validate().map_err(|e| anyhow!("{origin}: {e}"))?;
+    Ok(config)
+}
+
+/// Checks that a model's features are the data's; the error names the first field that is not.
+pub fn check_matches(config: &ModelConfig, spec: &FeatureSpec, origin: &str) -> Result<()> {
+    let mismatch = |key: &str, model: String, data: String| {
+        Err(anyhow!(
+            "{origin} does not match the data: key `{key}`: the model has {model}, the data has {data}"
+        ))
+    };
+    if config.scenarios != spec.scenarios {
+        return mismatch(
+            "scenarios",
+            format!("{:?}", config.scenarios),
+            format!("{:?}", spec.scenarios),
+        );
+    }
+    if config.tasks != spec.tasks {
+        return mismatch("tasks", format!("{:?}", config.tasks), format!("{:?}", spec.tasks));
+    }
+    if config.sparse.len() != spec.sparse.len() {
+        return mismatch(
+            "sparse",
+            format!("{} sparse fields", config.sparse.len()),
+            format!("{}", spec.sparse.len()),
+        );
+    }
+    for (i, (c, d)) in config.sparse.iter().zip(&spec.sparse).enumerate() {
+        if c.name != d.name || c.vocab != d.vocab {
+            return mismatch(
+                &format!("sparse[{i}]"),
+                format!("{:?} with vocab {}", c.name, c.vocab),
+                format!("{:?} with vocab {}", d.name, d.vocab),
+            );
+        }
+    }
+    if config.dense != spec.dense {
+        return mismatch("dense", format!("{:?}", config.dense), format!("{:?}", spec.dense));
+    }
+    Ok(())
+}
+
+/// A batch as model input (labels included).
+pub fn input_of<'a>(b: &'a Batch, spec: &FeatureSpec) -> Result<ModelInput<'a, f32>> {
+    let dense = ArrayView2::from_shape((b.rows, spec.dense.len()), &b.dense)?;
+    let labels = ArrayView2::from_shape((b.rows, spec.tasks.len()), &b.labels)?;
+    Ok(ModelInput {
+        rows: b.rows,
+        scenario: &b.scenario,
+        scenario_offsets: &b.scenario_offsets,
+        sparse: &b.sparse,
+        dense,
+        labels: Some(labels),
+    })
+}
+
+/// Predictions for every row of `data` in row order, row-major `[rows, tasks]`.
+pub fn predict_dataset(trainer: &mut Trainer<f32>, data: &Dataset, batch_size: usize) -> Result<Vec<f32>> {
+    let t = data.spec.tasks.len();
+    let mut out = vec![0.0f32; data.len() * t];
+    let mut batch = Batch::new();
+    let mut iter = data.batches(batch_size, None);
+    while iter.next_into(&mut batch) {
+        let p = trainer.predict(&input_of(&batch, &data.spec)?)?;
+        for (r, &src) in batch.source_rows.iter().enumerate() {
+            for j in 0..t {
+                out[src * t + j] = p[[r, j]];
+            }
+        }
+    }
+    Ok(out)
+}
+
+/// Metrics of the model on `data` (with the oracle AUC when the data has one).
+pub fn metrics(trainer: &mut Trainer<f32>, data: &Dataset, batch_size: usize) -> Result<MetricsTable> {
+    let preds: Vec<f64> = predict_dataset(trainer, data, batch_size)?
+        .iter()
+        .map(|&v| v as f64)
+        .collect();
+    let labels: Vec<f64> = data.labels.iter().map(|&v| v as f64).collect();
+    let scenario: Vec<usize> = data.scenario.iter().map(|&s| s as usize).collect();
+    let oracle: Option<Vec<f64>> = data.oracle.as_ref().map(|o| o.iter().map(|&v| v as f64).collect());
+    Ok(MetricsTable::compute(
+        &data.spec.scenarios,
+        &data.spec.tasks,
+        &scenario,
+        &preds,
+        &labels,
+        oracle.as_deref(),
+    ))
+}
+
+/// Mean AUC over the (scenario, task) cells where it is defined.
+pub fn mean_auc(m: &MetricsTable) -> Option<f64> {
+    let aucs: Vec<f64> = m.cells.iter().flatten().filter_map(|c| c.auc).collect();
+    (!aucs.is_empty()).then(|| aucs.iter().sum::<f64>() / aucs.len() as f64)
+}
+
+/// Sum over tasks of the overall logloss (the training loss without weights and penalties).
+pub fn total_logloss(m: &MetricsTable) -> f64 {
+    m.overall.iter().map(|c| c.logloss).sum()
+}
+
+/// One line per task: the AUC overall and per scenario.
+pub fn brief(m: &MetricsTable) -> String {
+    let f = |a: Option<f64>| a.map_or("n/a".to_string(), |v| format!("{v:.4}"));
+    let mut lines = Vec::new();
+    for (j, task) in m.tasks.iter().enumerate() {
+        let per: Vec<String> = m
+            .scenarios
+            .iter()
+            .enumerate()
+            .map(|(s, name)| format!("{name} {}", f(m.cells[s][j].auc)))
+            .collect();
+        lines.push(format!("  {task} AUC {} [{}]", f(m.overall[j].auc), per.join(", ")));
+    }
+    lines.join("\n")
+}

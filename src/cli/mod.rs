@@ -1,0 +1,123 @@
+//! Command-line front end: argument parsing, logging and dispatch to the subcommands.
+
+/// `println!` that ignores a closed stdout (e.g. `hinet eval ... | head -1`) instead of
+/// panicking.
+macro_rules! outln {
+    ($($t:tt)*) => {{
+        use std::io::Write as _;
+        let _ = writeln!(std::io::stdout().lock(), $($t)*);
+    }};
+}
+
+/// `print!` that ignores a closed stdout.
+macro_rules! out {
+    ($($t:tt)*) => {{
+        use std::io::Write as _;
+        let _ = write!(std::io::stdout().lock(), $($t)*);
+    }};
+}
+
+mod bench;
+mod data;
+mod eval;
+mod gen_data;
+mod plots;
+mod predict;
+mod report;
+mod train;
+
+use clap::{Parser, Subcommand};
+use std::io::IsTerminal;
+use std::process::ExitCode;
+use tracing::Level;
+
+/// HiNet (hierarchical multi-scenario, multi-task recommender) trained on CPUs.
+#[derive(Debug, Parser)]
+#[command(name = "hinet", version, about, propagate_version = true)]
+pub struct Cli {
+    /// Only warnings and errors (also hides the progress bar).
+    #[arg(short, long, global = true)]
+    quiet: bool,
+    /// More logging (-v debug, -vv trace).
+    #[arg(short, long, global = true, action = clap::ArgAction::Count)]
+    verbose: u8,
+    /// Worker threads of the global rayon pool (default: all cores; `bench`: 2).
+    #[arg(long, global = true, value_name = "N")]
+    threads: Option<usize>,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Train a model (default: a small HiNet on the built-in synthetic data).
+    Train(Box<train::TrainArgs>),
+    /// Evaluate a checkpoint: AUC and logloss per scenario and task.
+    Eval(Box<eval::EvalArgs>),
+    /// Write predicted probabilities for a CSV, streamed chunk by chunk.
+    Predict(Box<predict::PredictArgs>),
+    /// Write the synthetic dataset as CSV plus the schema that reads it.
+    GenData(gen_data::GenDataArgs),
+    /// Training-step (or inference) throughput of a configuration.
+    Bench(bench::BenchArgs),
+}
+
+/// Global settings every command sees.
+#[derive(Debug, Clone, Copy)]
+pub struct Globals {
+    /// `--quiet`.
+    pub quiet: bool,
+    /// `--threads`.
+    pub threads: Option<usize>,
+}
+
+fn init_logging(quiet: bool, verbose: u8) {
+    let level = match (quiet, verbose) {
+        (true, _) => Level::WARN,
+        (false, 0) => Level::INFO,
+        (false, 1) => Level::DEBUG,
+        _ => Level::TRACE,
+    };
+    tracing_subscriber::fmt()
+        .with_max_level(level)
+        .with_writer(std::io::stderr)
+        .with_ansi(std::io::stderr().is_terminal())
+        .with_target(false)
+        .without_time()
+        .init();
+}
+
+/// Entry point of the binary.
+pub fn main() -> ExitCode {
+    let cli = Cli::parse();
+    init_logging(cli.quiet, cli.verbose);
+    let globals = Globals {
+        quiet: cli.quiet,
+        threads: cli.threads,
+    };
+    let result = (|| -> anyhow::Result<()> {
+        if let Some(n) = cli.threads {
+            if n == 0 {
+                anyhow::bail!("--threads must be at least 1");
+            }
+            rayon::ThreadPoolBuilder::new()
+                .num_threads(n)
+                .build_global()
+                .map_err(|e| anyhow::anyhow!("cannot build a pool of {n} threads: {e}"))?;
+        }
+        match cli.command {
+            Command::Train(a) => train::run(&a, globals),
+            Command::Eval(a) => eval::run(&a, globals),
+            Command::Predict(a) => predict::run(&a, globals),
+            Command::GenData(a) => gen_data::run(&a),
+            Command::Bench(a) => bench::run(&a, globals),
+        }
+    })();
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}

@@ -1,0 +1,53 @@
+//! Run reports (JSON) and the facts every report carries: versions, peak memory.
+
+use anyhow::{Context, Result};
+use serde::Serialize;
+use std::path::Path;
+
+/// Peak resident memory of this process in bytes (`VmHWM` of /proc/self/status); `None` where
+/// that file does not exist (not Linux).
+pub fn peak_rss_bytes() -> Option<u64> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
+    let kb: u64 = line.split_whitespace().nth(1)?.parse().ok()?;
+    Some(kb * 1024)
+}
+
+/// Versions and machine facts.
+#[derive(Debug, Serialize)]
+pub struct Versions {
+    /// The hinet crate.
+    pub hinet: &'static str,
+    /// The GEMM kernel picked by CPU-feature detection.
+    pub gemm_kernel: &'static str,
+    /// Operating system.
+    pub os: &'static str,
+    /// CPU architecture.
+    pub arch: &'static str,
+    /// Threads of the rayon pool.
+    pub threads: usize,
+}
+
+impl Versions {
+    /// Now.
+    pub fn current() -> Self {
+        Self {
+            hinet: env!("CARGO_PKG_VERSION"),
+            gemm_kernel: hinet_kernels::selected_kernel().name(),
+            os: std::env::consts::OS,
+            arch: std::env::consts::ARCH,
+            threads: rayon::current_num_threads(),
+        }
+    }
+}
+
+/// Writes `value` as pretty JSON.
+pub fn write_json<T: Serialize>(path: &Path, value: &T) -> Result<()> {
+    let text = serde_json::to_string_pretty(value)?;
+    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+        std::fs::create_dir_all(dir).with_context(|| format!("report folder {}", dir.display()))?;
+    }
+    std::fs::write(path, text + "\n").with_context(|| format!("report {}", path.display()))?;
+    tracing::info!("report written to {}", path.display());
+    Ok(())
+}
