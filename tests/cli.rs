@@ -123,6 +123,40 @@ fn gen_data_train_eval_predict_on_generated_csv() {
     let pred2 = dir.path().join("pred2.csv");
     ok(hinet().args(["predict", s(&ckpt), s(&csv), "--schema", s(&schema), "-o", s(&pred2)]));
     assert_eq!(text, std::fs::read_to_string(&pred2).unwrap());
+
+    // Data to score has no label columns: the same predictions come out.
+    let parsed = hinet::data::Schema::from_toml_file(&schema).unwrap();
+    let label_columns: Vec<String> = parsed.tasks.iter().map(|t| t.column().to_string()).collect();
+    let input = std::fs::read_to_string(&csv).unwrap();
+    let mut rows = input.lines();
+    let header: Vec<&str> = rows.next().unwrap().split(',').collect();
+    let keep: Vec<usize> = (0..header.len())
+        .filter(|&i| !label_columns.iter().any(|l| l == header[i]))
+        .collect();
+    assert_eq!(keep.len() + label_columns.len(), header.len());
+    let strip = |line: &str| {
+        let f: Vec<&str> = line.split(',').collect();
+        keep.iter().map(|&i| f[i]).collect::<Vec<_>>().join(",")
+    };
+    let mut unlabeled = strip(&header.join(","));
+    unlabeled.push('\n');
+    for line in rows {
+        unlabeled += &strip(line);
+        unlabeled.push('\n');
+    }
+    let unlabeled_csv = dir.path().join("unlabeled.csv");
+    std::fs::write(&unlabeled_csv, unlabeled).unwrap();
+    let pred3 = dir.path().join("pred3.csv");
+    ok(hinet().args([
+        "predict",
+        s(&ckpt),
+        s(&unlabeled_csv),
+        "--schema",
+        s(&schema),
+        "-o",
+        s(&pred3),
+    ]));
+    assert_eq!(text, std::fs::read_to_string(&pred3).unwrap());
 }
 
 /// Trains on a preset, evaluates the checkpoint and returns (train report, eval JSON).

@@ -61,6 +61,8 @@ pub fn run(args: &PredictArgs, _globals: Globals) -> Result<()> {
     let options = ReadOptions {
         skip_bad_rows: args.skip_bad_rows,
         chunk_rows: args.chunk_rows,
+        // Data to score usually has no labels; a label column that is present is still checked.
+        labels_optional: true,
         ..ReadOptions::default()
     };
     let files = [InputFile::new(&args.input)];

@@ -33,7 +33,8 @@ pub(crate) struct CsvSource {
     scenario_col: Option<usize>,
     scenario_fixed: Option<u32>,
     scenario_values: Vec<Vec<u8>>,
-    tasks: Vec<usize>,
+    /// Label column of each task; `None` when the file has none (scoring data).
+    tasks: Vec<Option<usize>>,
     label_rule: LabelRule,
     sparse: Vec<(usize, SparseKind)>,
     dense: Vec<(usize, Normalize)>,
@@ -111,7 +112,7 @@ fn parse_id(v: &[u8]) -> Option<u64> {
 
 impl CsvSource {
     /// Opens `file`, reads its header and resolves the schema's columns.
-    pub(crate) fn open(schema: &Schema, file: &InputFile) -> Result<CsvSource, DataError> {
+    pub(crate) fn open(schema: &Schema, file: &InputFile, labels_optional: bool) -> Result<CsvSource, DataError> {
         let name = file.path.display().to_string();
         let delimiter = match schema.delimiter {
             Some(c) => c as u8,
@@ -186,7 +187,13 @@ impl CsvSource {
         let tasks = schema
             .tasks
             .iter()
-            .map(|t| find(t.column(), "label"))
+            .map(|t| match find(t.column(), "label") {
+                Ok(i) => Ok(Some(i)),
+                Err(DataError::Header { why, .. }) if labels_optional && why.contains("is not in the header") => {
+                    Ok(None)
+                }
+                Err(e) => Err(e),
+            })
             .collect::<Result<Vec<_>, _>>()?;
         let sparse = schema
             .sparse
@@ -300,7 +307,11 @@ impl CsvSource {
         };
         let mut labels = std::mem::take(&mut self.row_labels);
         labels.clear();
-        for &c in &self.tasks {
+        for &task in &self.tasks {
+            let Some(c) = task else {
+                labels.push(0.0);
+                continue;
+            };
             let v = self.field(c);
             let y = match (v, self.label_rule) {
                 (b"0", _) => 0.0,

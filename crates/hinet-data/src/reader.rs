@@ -27,6 +27,9 @@ pub struct ReadOptions {
     pub queue_chunks: usize,
     /// How many bad rows the report keeps as examples.
     pub max_examples: usize,
+    /// Accept files without the label columns (data to score): their labels read as 0.
+    /// A label column that is present is still checked.
+    pub labels_optional: bool,
 }
 
 impl Default for ReadOptions {
@@ -36,6 +39,7 @@ impl Default for ReadOptions {
             chunk_rows: 65_536,
             queue_chunks: 2,
             max_examples: 5,
+            labels_optional: false,
         }
     }
 }
@@ -242,7 +246,7 @@ fn read_files(
     let chunk_rows = opt.chunk_rows.max(1);
     let mut position: u64 = 0;
     for file in files {
-        let mut src = CsvSource::open(schema, file)?;
+        let mut src = CsvSource::open(schema, file, opt.labels_optional)?;
         let mut any_row = false;
         loop {
             match src.next_record() {
