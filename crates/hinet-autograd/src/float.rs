@@ -106,6 +106,14 @@ pub(crate) fn gemm_mat<F: Float>(
     debug_assert!(done.is_ok(), "kernel rejected checked shapes: {done:?}");
 }
 
+/// Independent products in one call, run in parallel across problems (and tiles) by the
+/// kernels: K small expert products keep both cores busy where one at a time would not.
+pub(crate) fn gemm_group<F: Float>(problems: &mut [hinet_kernels::GemmProblem<'_, F>]) {
+    let done = hinet_kernels::gemm_grouped(problems);
+    // Callers build the problems from checked shapes; a failure is a bug in the caller.
+    debug_assert!(done.is_ok(), "kernel rejected checked shapes: {done:?}");
+}
+
 /// Describes an ndarray view to the kernels: its memory (contiguous in some order, or the
 /// span between its first and last element) and non-negative strides.
 pub(crate) fn mat_ref<'a, F: Float>(v: &'a ArrayView2<'_, F>) -> Option<MatRef<'a, F>> {
@@ -134,13 +142,4 @@ impl Float for f64 {
     fn f64(self) -> f64 {
         self
     }
-}
-
-/// Describes a mutable ndarray view to the kernels (contiguous in some order).
-pub(crate) fn mat_mut<'a, F: Float>(v: ArrayViewMut2<'a, F>) -> Option<MatMut<'a, F>> {
-    let (rows, cols) = v.dim();
-    let rs = usize::try_from(v.strides()[0]).ok()?;
-    let cs = usize::try_from(v.strides()[1]).ok()?;
-    let data = v.into_slice_memory_order()?;
-    MatMut::strided(data, rows, cols, rs, cs).ok()
 }

@@ -11,10 +11,11 @@
 use super::Backward;
 use super::linear::Activation;
 use crate::error::{AutogradError, Result};
-use crate::float::{Float, gemm_mat, mat_mut, mat_ref};
+use crate::float::{Float, gemm_group, gemm_mat, mat_ref};
 use crate::tape::{BackwardCtx, ForwardCtx, NodeId};
-use hinet_kernels::{MatMut, MatRef};
+use hinet_kernels::{Activation as KernelActivation, Epilogue, GemmProblem, MatMut, MatRef};
 use ndarray::{ArrayD, Axis, Ix2, Ix3};
+use smallvec::SmallVec;
 
 pub(crate) struct GroupedLinear {
     x: NodeId,
@@ -80,19 +81,40 @@ pub(crate) fn forward<F: Float>(
         None => None,
     };
     let x_data = xv.to_slice().ok_or_else(|| mismatch("input must be contiguous"))?;
+    let w_data = wv.to_slice().ok_or_else(|| mismatch("weights must be contiguous"))?;
+    let b_data = bias.as_ref().and_then(|b| b.to_slice());
     let mut y = ctx.pool.uninit(&[k, n, out]);
-    for (e, ye) in y.axis_iter_mut(Axis(0)).enumerate() {
-        let we = w3.index_axis(Axis(0), e);
-        let views = (
-            block(x_data, xv.ndim(), e, k, n, inp),
-            mat_ref(&we),
-            ye.into_dimensionality::<Ix2>().ok().and_then(mat_mut),
-        );
-        let (Some(xe), Some(we), Some(ye)) = views else {
-            unreachable!("shapes checked above; weights and outputs are contiguous");
+    if let Some(y_data) = y.as_slice_mut()
+        && n * out > 0
+    {
+        // K independent products in one call: the kernels run them in parallel, so two cores
+        // stay busy even when one expert's product is too small to split.
+        let relu = if act == Activation::Relu {
+            KernelActivation::Relu
+        } else {
+            KernelActivation::None
         };
-        let be = bias.as_ref().and_then(|b| b.index_axis(Axis(0), e).to_slice());
-        gemm_mat(F::one(), xe, we.t(), F::zero(), ye, be, act == Activation::Relu);
+        let mut problems: SmallVec<[GemmProblem<'_, F>; 8]> = SmallVec::new();
+        for (e, ye) in y_data.chunks_exact_mut(n * out).enumerate() {
+            let views = (
+                block(x_data, xv.ndim(), e, k, n, inp),
+                MatRef::row_major(&w_data[e * out * inp..(e + 1) * out * inp], out, inp).ok(),
+                MatMut::row_major(ye, n, out).ok(),
+            );
+            let (Some(xe), Some(we), Some(ye)) = views else {
+                unreachable!("shapes checked above");
+            };
+            let be = b_data.map(|b| &b[e * out..(e + 1) * out]);
+            problems.push(GemmProblem {
+                alpha: F::one(),
+                a: xe,
+                b: we.t(),
+                beta: F::zero(),
+                c: ye,
+                epilogue: Epilogue::new(be, relu),
+            });
+        }
+        gemm_group(&mut problems);
     }
     Ok((y, super::Op::GroupedLinear(GroupedLinear { x, w, b, act })))
 }
@@ -134,18 +156,34 @@ impl<F: Float> Backward<F> for GroupedLinear {
             }
         }
         let x_data = xv.to_slice().unwrap_or(&[]);
-        if let Some((gw, beta_w)) = ctx.grad_for_gemm(self.w)
-            && let Ok(mut gw) = gw.into_dimensionality::<Ix3>()
+        let out_features = dz3.shape()[2];
+        if let Some((mut gw, beta_w)) = ctx.grad_for_gemm(self.w)
+            && let (Some(gw), Some(dz_data)) = (gw.as_slice_mut(), dz.as_slice())
+            && out_features * inp > 0
+            && n > 0
         {
-            for e in 0..k {
-                let dze = dz3.index_axis(Axis(0), e);
-                let gwe = gw.index_axis_mut(Axis(0), e);
-                if let (Some(xe), Some(dze), Some(gwe)) =
-                    (block(x_data, ndim, e, k, n, inp), mat_ref(&dze), mat_mut(gwe))
-                {
-                    gemm_mat(F::one(), dze.t(), xe, beta_w, gwe, None, false);
+            // dW_k = dZ_k^T X_k for every expert at once: K independent products.
+            let mut problems: SmallVec<[GemmProblem<'_, F>; 8]> = SmallVec::new();
+            let block_len = n * out_features;
+            for (e, gwe) in gw.chunks_exact_mut(out_features * inp).enumerate() {
+                let dze = MatRef::row_major(&dz_data[e * block_len..(e + 1) * block_len], n, out_features).ok();
+                let views = (
+                    block(x_data, ndim, e, k, n, inp),
+                    dze,
+                    MatMut::row_major(gwe, out_features, inp).ok(),
+                );
+                if let (Some(xe), Some(dze), Some(gwe)) = views {
+                    problems.push(GemmProblem {
+                        alpha: F::one(),
+                        a: dze.t(),
+                        b: xe,
+                        beta: beta_w,
+                        c: gwe,
+                        epilogue: Epilogue::none(),
+                    });
                 }
             }
+            gemm_group(&mut problems);
         }
         if let Some(b) = self.b
             && let Some(gb) = ctx.grad_mut(b)
