@@ -65,9 +65,21 @@ impl<F: Float> BufferPool<F> {
         }
     }
 
-    /// An empty index list with spare capacity from earlier steps.
-    pub(crate) fn take_indices(&mut self) -> Vec<usize> {
-        self.index_free.pop().unwrap_or_default()
+    /// An empty index list that can hold `len` indices without growing: the smallest free list
+    /// that is large enough. (Handing out whichever list is on top would give a short list to a
+    /// long request now and then, and it would grow: an allocation in a warm step.)
+    pub(crate) fn take_indices(&mut self, len: usize) -> Vec<usize> {
+        let best = self
+            .index_free
+            .iter()
+            .enumerate()
+            .filter(|(_, v)| v.capacity() >= len)
+            .min_by_key(|(_, v)| v.capacity())
+            .map(|(i, _)| i);
+        match best {
+            Some(i) => self.index_free.swap_remove(i),
+            None => Vec::with_capacity(len),
+        }
     }
 
     /// Returns an index list to the pool.

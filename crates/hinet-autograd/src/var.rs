@@ -371,7 +371,7 @@ pub fn concat<'t, F: Float>(xs: &[Var<'t, F>], axis: usize) -> Result<Var<'t, F>
     }
     let tape = first.tape;
     // Ids go through a pooled list so a warm loop does not allocate here either.
-    let mut ids = tape.borrow_ws().pool.take_indices();
+    let mut ids = tape.borrow_ws().pool.take_indices(xs.len());
     ids.extend(xs.iter().map(|x| x.id));
     let result = tape.record(|c| concat::forward(c, &ids, axis));
     tape.borrow_ws().pool.recycle_indices(ids);

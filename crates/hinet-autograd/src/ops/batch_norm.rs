@@ -55,7 +55,7 @@ fn features<'a, F: Float>(v: ArrayViewD<'a, F>, d: usize, what: &'static str) ->
             why: what,
         });
     }
-    v.to_slice().ok_or(AutogradError::BadShape {
+    v.to_slice().ok_or_else(|| AutogradError::BadShape {
         op: "batch_norm",
         shape: vec![d],
         why: "not contiguous",

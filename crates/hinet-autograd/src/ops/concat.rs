@@ -58,7 +58,7 @@ pub(crate) fn forward<F: Float>(
             .assign(&v);
         start += len;
     }
-    let mut inputs = ctx.pool.take_indices();
+    let mut inputs = ctx.pool.take_indices(xs.len());
     inputs.extend_from_slice(xs);
     Ok((out, super::Op::Concat(Concat { inputs, axis })))
 }

@@ -59,8 +59,9 @@ pub(crate) fn gather_forward<F: Float>(
     for (mut dst, &i) in out.axis_iter_mut(Axis(0)).zip(idx) {
         dst.assign(&xv.index_axis(Axis(0), i));
     }
-    let mut indices = ctx.pool.take_indices();
-    if ctx.requires_grad(x) {
+    let keep = ctx.requires_grad(x);
+    let mut indices = ctx.pool.take_indices(if keep { idx.len() } else { 0 });
+    if keep {
         indices.extend_from_slice(idx);
     }
     Ok((out, super::Op::GatherRows(GatherRows { x, indices })))
@@ -87,7 +88,7 @@ pub(crate) fn scatter_forward<F: Float>(
     for (src, &i) in xv.axis_iter(Axis(0)).zip(idx) {
         out.index_axis_mut(Axis(0), i).zip_mut_with(&src, |o, &s| *o += s);
     }
-    let mut indices = ctx.pool.take_indices();
+    let mut indices = ctx.pool.take_indices(idx.len());
     indices.extend_from_slice(idx);
     Ok((out, super::Op::ScatterAddRows(ScatterAddRows { x, indices })))
 }

@@ -37,7 +37,7 @@ pub(crate) fn forward<F: Float>(
     let permuted = xv.permuted_axes(IxDyn(axes));
     let mut out = ctx.pool.uninit(permuted.shape());
     out.assign(&permuted);
-    let mut inverse = ctx.pool.take_indices();
+    let mut inverse = ctx.pool.take_indices(nd);
     inverse.resize(nd, 0);
     for (i, &a) in axes.iter().enumerate() {
         inverse[a] = i;
