@@ -20,6 +20,7 @@ macro_rules! out {
 mod bench;
 mod data;
 mod eval;
+mod experiment;
 mod gen_data;
 mod plots;
 mod predict;
@@ -60,6 +61,8 @@ enum Command {
     GenData(gen_data::GenDataArgs),
     /// Training-step (or inference) throughput of a configuration.
     Bench(bench::BenchArgs),
+    /// Rerun the paper's experiments (baselines, ablation, expert count, SAN) and write results.md.
+    Experiment(Box<experiment::ExperimentArgs>),
 }
 
 /// Global settings every command sees.
@@ -111,6 +114,7 @@ pub fn main() -> ExitCode {
             Command::Predict(a) => predict::run(&a, globals),
             Command::GenData(a) => gen_data::run(&a),
             Command::Bench(a) => bench::run(&a, globals),
+            Command::Experiment(a) => experiment::run(&a, globals),
         }
     })();
     match result {

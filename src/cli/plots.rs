@@ -25,7 +25,7 @@ const FONT_CANDIDATES: &[&str] = &[
 ];
 
 /// Registers a font for plotters once; `true` if text can be drawn.
-fn font_available() -> bool {
+pub fn font_available() -> bool {
     static FONT: OnceLock<bool> = OnceLock::new();
     *FONT.get_or_init(|| {
         let env = std::env::var_os("HINET_PLOT_FONT").map(PathBuf::from);
@@ -45,7 +45,7 @@ fn font_available() -> bool {
     })
 }
 
-fn plot_err<E: std::fmt::Debug>(path: &Path) -> impl Fn(E) -> anyhow::Error + '_ {
+pub fn plot_err<E: std::fmt::Debug>(path: &Path) -> impl Fn(E) -> anyhow::Error + '_ {
     move |e| anyhow!("plot {}: {e:?}", path.display())
 }
 
@@ -115,7 +115,7 @@ fn line_plot(path: &Path, title: &str, y_label: &str, series: &[Series<'_>]) -> 
 }
 
 /// Heat map of SAN's attention: row i = current scenario, column m = weight on scenario m.
-fn heatmap(path: &Path, weights: &[Vec<f64>], scenarios: &[String]) -> Result<()> {
+pub fn heatmap(path: &Path, title: &str, weights: &[Vec<f64>], scenarios: &[String]) -> Result<()> {
     let text = font_available();
     let e = plot_err(path);
     let m = weights.len();
@@ -125,10 +125,7 @@ fn heatmap(path: &Path, weights: &[Vec<f64>], scenarios: &[String]) -> Result<()
     builder.margin(20);
     if text {
         builder
-            .caption(
-                "SAN attention: scenario i (row) attends to scenario m (column)",
-                ("sans-serif", 18),
-            )
+            .caption(title, ("sans-serif", 18))
             .x_label_area_size(50)
             .y_label_area_size(90);
     }
@@ -147,23 +144,48 @@ fn heatmap(path: &Path, weights: &[Vec<f64>], scenarios: &[String]) -> Result<()
             .draw()
             .map_err(&e)?;
     }
-    let max = weights.iter().flatten().cloned().fold(1e-9, f64::max);
+    // Colour spans the off-diagonal range (white = smallest, red = largest): SAN's weights are
+    // often near uniform, and a scale from 0 would paint them all one red. The diagonal (a
+    // scenario's weight on itself, 0 by construction) is grey.
+    let off: Vec<f64> = weights
+        .iter()
+        .enumerate()
+        .flat_map(|(i, r)| r.iter().enumerate().filter(move |(j, _)| *j != i).map(|(_, &w)| w))
+        .collect();
+    let lo = off.iter().cloned().fold(f64::INFINITY, f64::min);
+    let hi = off.iter().cloned().fold(f64::NEG_INFINITY, f64::max);
+    let span = if hi > lo { hi - lo } else { 1.0 };
     chart
         .draw_series(weights.iter().enumerate().flat_map(|(i, row)| {
             row.iter().enumerate().map(move |(j, &w)| {
-                let v = (w / max).clamp(0.0, 1.0);
-                let color = RGBColor(255, (255.0 * (1.0 - v)) as u8, (255.0 * (1.0 - 0.8 * v)) as u8);
                 let y = (m - 1 - i) as i32;
+                let color = if i == j {
+                    RGBColor(220, 220, 220)
+                } else {
+                    let v = ((w - lo) / span).clamp(0.0, 1.0);
+                    RGBColor(255, (255.0 * (1.0 - 0.85 * v)) as u8, (255.0 * (1.0 - 0.85 * v)) as u8)
+                };
                 Rectangle::new([(j as i32, y), (j as i32 + 1, y + 1)], color.filled())
             })
         }))
         .map_err(&e)?;
     if text {
+        let cell = chart.plotting_area().get_pixel_range();
+        let px = (
+            (cell.0.end - cell.0.start) / m.max(1) as i32,
+            (cell.1.end - cell.1.start) / m.max(1) as i32,
+        );
         chart
             .draw_series(weights.iter().enumerate().flat_map(|(i, row)| {
                 row.iter().enumerate().map(move |(j, &w)| {
                     let y = (m - 1 - i) as i32;
-                    Text::new(format!("{w:.2}"), (j as i32, y + 1), ("sans-serif", 16).into_font())
+                    // Anchored at the cell's top-left corner, shifted to its middle in pixels.
+                    EmptyElement::at((j as i32, y + 1))
+                        + Text::new(
+                            format!("{w:.3}"),
+                            (px.0 / 2 - 20, px.1 / 2 - 8),
+                            ("sans-serif", 16).into_font(),
+                        )
                 })
             }))
             .map_err(&e)?;
@@ -206,7 +228,12 @@ pub fn training_plots(
         ],
     )?;
     if let Some(w) = attention {
-        heatmap(&dir.join("san_attention.png"), w, scenarios)?;
+        heatmap(
+            &dir.join("san_attention.png"),
+            "SAN attention: scenario i (row) attends to scenario m (column)",
+            w,
+            scenarios,
+        )?;
     }
     tracing::info!("plots written to {}", dir.display());
     Ok(())
