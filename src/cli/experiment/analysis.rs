@@ -171,6 +171,8 @@ pub struct ClusterAgreement {
     pub top_in_cluster: usize,
     /// Scenarios that have a cluster mate.
     pub with_mate: usize,
+    /// How many of those would have a mate on top by chance (the sum of mates / (M - 1)).
+    pub top_by_chance: f64,
 }
 
 impl ClusterAgreement {
@@ -180,7 +182,7 @@ impl ClusterAgreement {
         if attention.len() != m || m < 2 {
             return None;
         }
-        let (mut mass, mut uniform, mut top, mut with_mate) = (0.0, 0.0, 0, 0);
+        let (mut mass, mut uniform, mut top, mut with_mate, mut chance) = (0.0, 0.0, 0, 0, 0.0);
         for i in 0..m {
             let mates: Vec<usize> = (0..m).filter(|&k| k != i && clusters[k] == clusters[i]).collect();
             if mates.is_empty() {
@@ -194,6 +196,7 @@ impl ClusterAgreement {
             with_mate += 1;
             mass += mates.iter().map(|&k| row[k]).sum::<f64>() / total;
             uniform += mates.len() as f64 / (m - 1) as f64;
+            chance += mates.len() as f64 / (m - 1) as f64;
             let argmax = (0..m).filter(|&k| k != i).max_by(|&a, &b| row[a].total_cmp(&row[b]));
             top += usize::from(argmax.is_some_and(|k| clusters[k] == clusters[i]));
         }
@@ -202,6 +205,7 @@ impl ClusterAgreement {
             uniform_mass: uniform / with_mate as f64,
             top_in_cluster: top,
             with_mate,
+            top_by_chance: chance,
         })
     }
 }
@@ -219,5 +223,6 @@ mod tests {
         assert_eq!(c.top_in_cluster, 1);
         assert!((c.same_cluster_mass - 0.6).abs() < 1e-12);
         assert!((c.uniform_mass - 0.5).abs() < 1e-12);
+        assert!((c.top_by_chance - 1.0).abs() < 1e-12);
     }
 }
