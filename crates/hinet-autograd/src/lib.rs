@@ -57,6 +57,7 @@ mod float;
 mod grad;
 mod gradcheck;
 mod ops;
+mod parallel;
 mod param;
 mod pool;
 mod tape;

@@ -10,9 +10,10 @@
 use super::Backward;
 use crate::error::{AutogradError, Result};
 use crate::float::Float;
+use crate::parallel::for_each_piece;
 use crate::pool::BufferPool;
 use crate::tape::{BackwardCtx, ForwardCtx, NodeId};
-use ndarray::{ArrayD, ArrayView2, ArrayView3, Axis, Ix2, Ix3};
+use ndarray::{ArrayD, ArrayView2, ArrayView3, ArrayViewMut2, ArrayViewMut3, Axis, Ix2, Ix3, s};
 
 pub(crate) struct Gate<F> {
     z: NodeId,
@@ -52,9 +53,12 @@ pub(crate) fn forward<F: Float>(
             unreachable!("created 2-D");
         };
         if softmax {
-            for (w, z) in wm.rows_mut().into_iter().zip(zm.rows()) {
-                super::softmax::softmax_lane(z, w, false);
-            }
+            let lanes = |first: usize, mut piece: ArrayViewMut2<'_, F>| {
+                for (w, z) in piece.rows_mut().into_iter().zip(zm.rows().into_iter().skip(first)) {
+                    super::softmax::softmax_lane(z, w, false);
+                }
+            };
+            for_each_piece(wm, Axis(0), 8 * n * e, &lanes);
         } else {
             wm.assign(&zm);
         }
@@ -77,13 +81,22 @@ pub(crate) fn forward<F: Float>(
     ))
 }
 
-/// `out[n] += sum_e w[n, e] X[e, n]`, expert-major so each expert block is read in order.
+/// `out[r] += sum over e of w[r, e] * x[e, r]`, split over rows; each row still adds its experts
+/// in order e = 0, 1, ... as the serial loop does.
 fn mix<F: Float>(w: ArrayView2<'_, F>, x: ArrayView3<'_, F>, out: &mut ndarray::ArrayViewMut2<'_, F>) {
-    for (e, block) in x.axis_iter(Axis(0)).enumerate() {
-        for ((mut orow, xrow), &g) in out.rows_mut().into_iter().zip(block.rows()).zip(w.column(e)) {
-            orow.zip_mut_with(&xrow, |o, &v| *o += g * v);
+    let (e, n, d) = x.dim();
+    let rows = |first: usize, mut piece: ArrayViewMut2<'_, F>| {
+        let len = piece.nrows();
+        for k in 0..e {
+            let block = x.index_axis(Axis(0), k);
+            let block = block.slice(s![first..first + len, ..]);
+            let g = w.column(k);
+            for ((mut orow, xrow), &g) in piece.rows_mut().into_iter().zip(block.rows()).zip(g.iter().skip(first)) {
+                orow.zip_mut_with(&xrow, |o, &v| *o += g * v);
+            }
         }
-    }
+    };
+    for_each_piece(out.view_mut(), Axis(0), e * n * d, &rows);
 }
 
 impl<F: Float> Backward<F> for Gate<F> {
@@ -103,13 +116,24 @@ impl<F: Float> Backward<F> for Gate<F> {
             return;
         };
         if let Some(gx) = ctx.grad_mut(self.experts)
-            && let Ok(mut gx) = gx.into_dimensionality::<Ix3>()
+            && let Ok(gx) = gx.into_dimensionality::<Ix3>()
         {
-            for (e, mut block) in gx.axis_iter_mut(Axis(0)).enumerate() {
-                for ((mut grow, drow), &g) in block.rows_mut().into_iter().zip(dy.rows()).zip(w.column(e)) {
-                    grow.zip_mut_with(&drow, |gv, &d| *gv += g * d);
+            let (e, n, d) = gx.dim();
+            // Split over rows (axis 1): every expert block's rows first..first + len.
+            let rows = |first: usize, mut piece: ArrayViewMut3<'_, F>| {
+                for (k, mut block) in piece.axis_iter_mut(Axis(0)).enumerate() {
+                    let dys = dy.rows().into_iter().skip(first);
+                    for ((mut grow, drow), &g) in block
+                        .rows_mut()
+                        .into_iter()
+                        .zip(dys)
+                        .zip(w.column(k).iter().skip(first))
+                    {
+                        grow.zip_mut_with(&drow, |gv, &d| *gv += g * d);
+                    }
                 }
-            }
+            };
+            for_each_piece(gx, Axis(1), e * n * d, &rows);
         }
         if !ctx.requires_grad(self.z) {
             return;
@@ -117,18 +141,28 @@ impl<F: Float> Backward<F> for Gate<F> {
         let (n, e) = w.dim();
         // dg[n, e] = <dy[n], X[e, n]>
         let mut dg = ctx.pool.uninit(&[n, e]);
-        if let Ok(mut dgm) = dg.view_mut().into_dimensionality::<Ix2>() {
-            for (k, block) in xm.axis_iter(Axis(0)).enumerate() {
-                for ((slot, xrow), drow) in dgm.column_mut(k).iter_mut().zip(block.rows()).zip(dy.rows()) {
-                    *slot = xrow.dot(&drow);
+        if let Ok(dgm) = dg.view_mut().into_dimensionality::<Ix2>() {
+            let d = xm.shape()[2];
+            let softmax = self.softmax;
+            let rows = |first: usize, mut piece: ArrayViewMut2<'_, F>| {
+                for (k, block) in xm.axis_iter(Axis(0)).enumerate() {
+                    let pairs = block
+                        .rows()
+                        .into_iter()
+                        .skip(first)
+                        .zip(dy.rows().into_iter().skip(first));
+                    for (slot, (xrow, drow)) in piece.column_mut(k).iter_mut().zip(pairs) {
+                        *slot = xrow.dot(&drow);
+                    }
                 }
-            }
-            if self.softmax {
-                for (mut dgrow, wrow) in dgm.rows_mut().into_iter().zip(w.rows()) {
-                    let s: F = dgrow.iter().zip(wrow.iter()).map(|(&a, &b)| a * b).sum();
-                    dgrow.zip_mut_with(&wrow, |a, &g| *a = g * (*a - s));
+                if softmax {
+                    for (mut dgrow, wrow) in piece.rows_mut().into_iter().zip(w.rows().into_iter().skip(first)) {
+                        let s: F = dgrow.iter().zip(wrow.iter()).map(|(&a, &b)| a * b).sum();
+                        dgrow.zip_mut_with(&wrow, |a, &g| *a = g * (*a - s));
+                    }
                 }
-            }
+            };
+            for_each_piece(dgm, Axis(0), n * e * d, &rows);
         }
         if let Some(mut gz) = ctx.grad_mut(self.z) {
             gz.zip_mut_with(&dg, |a, &b| *a += b);

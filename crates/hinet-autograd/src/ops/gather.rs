@@ -10,7 +10,7 @@ use crate::error::{AutogradError, Result};
 use crate::float::Float;
 use crate::pool::BufferPool;
 use crate::tape::{BackwardCtx, ForwardCtx, NodeId};
-use ndarray::{ArrayD, ArrayViewD, Axis, Ix2};
+use ndarray::{ArrayD, ArrayViewD, ArrayViewMutD, Axis, Ix2};
 
 pub(crate) struct GatherRows {
     x: NodeId,
@@ -56,9 +56,23 @@ pub(crate) fn gather_forward<F: Float>(
     let (shape, nd) = rows_shape("gather_rows", &xv, idx.len())?;
     check_indices("gather_rows", idx, xv.shape()[0])?;
     let mut out = ctx.pool.uninit(&shape[..nd]);
-    for (mut dst, &i) in out.axis_iter_mut(Axis(0)).zip(idx) {
-        dst.assign(&xv.index_axis(Axis(0), i));
-    }
+    let row_len: usize = shape[1..nd].iter().product();
+    let copy = |first: usize, mut piece: ArrayViewMutD<'_, F>| match (piece.as_slice_mut(), xv.as_slice()) {
+        // Contiguous rows (the embedding tables): one memcpy per row instead of an ndarray
+        // assign, whose per-call overhead dominated 16-wide rows.
+        (Some(dst), Some(src)) => {
+            for (d, &i) in dst.chunks_exact_mut(row_len.max(1)).zip(&idx[first..]) {
+                d.copy_from_slice(&src[i * row_len..(i + 1) * row_len]);
+            }
+        }
+        _ => {
+            for (mut dst, &i) in piece.axis_iter_mut(Axis(0)).zip(&idx[first..]) {
+                dst.assign(&xv.index_axis(Axis(0), i));
+            }
+        }
+    };
+    let work = out.len();
+    crate::parallel::for_each_piece(out.view_mut(), Axis(0), work, &copy);
     let keep = ctx.requires_grad(x);
     let mut indices = ctx.pool.take_indices(if keep { idx.len() } else { 0 });
     if keep {

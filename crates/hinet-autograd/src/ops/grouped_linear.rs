@@ -189,10 +189,8 @@ impl<F: Float> Backward<F> for GroupedLinear {
             && let Some(gb) = ctx.grad_mut(b)
             && let Ok(mut gb) = gb.into_dimensionality::<Ix2>()
         {
-            for (e, mut gbe) in gb.axis_iter_mut(Axis(0)).enumerate() {
-                for row in dz3.index_axis(Axis(0), e).rows() {
-                    gbe.zip_mut_with(&row, |g, &d| *g += d);
-                }
+            for (e, gbe) in gb.axis_iter_mut(Axis(0)).enumerate() {
+                crate::parallel::add_column_sums(gbe, dz3.index_axis(Axis(0), e));
             }
         }
         if let Some(dz) = masked {

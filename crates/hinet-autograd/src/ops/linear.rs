@@ -13,7 +13,7 @@ use crate::error::{AutogradError, Result};
 use crate::float::Float;
 use crate::pool::BufferPool;
 use crate::tape::{BackwardCtx, ForwardCtx, NodeId};
-use ndarray::{ArrayD, ArrayView2, ArrayViewD, Ix2, Zip};
+use ndarray::{ArrayD, ArrayView2, ArrayViewD, ArrayViewMut1, ArrayViewMutD, Axis, Ix2, Slice, Zip};
 
 /// The activation fused into [`crate::Var::linear`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -57,10 +57,21 @@ impl Activation {
             Activation::Identity => None,
             Activation::Relu => {
                 let mut dz = pool.uninit(grad.shape());
-                Zip::from(&mut dz)
-                    .and(grad)
-                    .and(y)
-                    .for_each(|z, &d, &y| *z = if y > F::zero() { d } else { F::zero() });
+                let mask = |first: usize, mut piece: ArrayViewMutD<'_, F>| {
+                    let rows = if piece.ndim() == 0 { 0 } else { piece.len_of(Axis(0)) };
+                    let (g, yv) = if piece.ndim() == 0 {
+                        (grad.view(), y.view())
+                    } else {
+                        let r = Slice::from(first..first + rows);
+                        (grad.slice_axis(Axis(0), r), y.slice_axis(Axis(0), r))
+                    };
+                    Zip::from(&mut piece)
+                        .and(&g)
+                        .and(&yv)
+                        .for_each(|z, &d, &y| *z = if y > F::zero() { d } else { F::zero() });
+                };
+                let work = dz.len();
+                crate::parallel::for_each_piece(dz.view_mut(), Axis(0), work, &mask);
                 Some(dz)
             }
         }
@@ -154,9 +165,7 @@ impl<F: Float> Backward<F> for Linear {
             && let Some(mut gb) = ctx.grad_mut(b)
             && let Some(gb) = gb.as_slice_mut()
         {
-            for row in dz.rows() {
-                gb.iter_mut().zip(row.iter()).for_each(|(g, &d)| *g += d);
-            }
+            crate::parallel::add_column_sums(ArrayViewMut1::from(gb), dz);
         }
         if let Some(dz) = masked {
             ctx.pool.recycle(dz);
