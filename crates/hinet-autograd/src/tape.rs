@@ -11,7 +11,7 @@ use crate::ops::Op;
 use crate::param::{ParamId, ParamKind, ParamStore};
 use crate::pool::BufferPool;
 use crate::var::Var;
-use ndarray::{ArrayD, ArrayView2, ArrayViewD, ArrayViewMutD, Axis, Dimension};
+use ndarray::{ArrayD, ArrayView2, ArrayViewD, ArrayViewMutD, Axis, Dimension, Slice};
 use std::cell::{RefCell, RefMut};
 
 /// Index of a node on its tape.
@@ -154,6 +154,29 @@ impl<'a, F: Float> BackwardCtx<'a, F> {
             F::one()
         };
         self.grads[id].as_mut().map(|g| (g.view_mut(), beta))
+    }
+
+    /// Adds `src` (shaped like the input) to the input's gradient: a copy on first use, so the
+    /// buffer needs no memset, an addition afterwards; split over rows for large tensors.
+    pub(crate) fn add_grad(&mut self, id: NodeId, src: ArrayViewD<'_, F>) {
+        let Some((g, beta)) = self.grad_for_gemm(id) else {
+            return;
+        };
+        let first = beta == F::zero();
+        let work = g.len();
+        let add = |start: usize, mut piece: ArrayViewMutD<'_, F>| {
+            let s = if piece.ndim() == 0 {
+                src.view()
+            } else {
+                src.slice_axis(Axis(0), Slice::from(start..start + piece.len_of(Axis(0))))
+            };
+            if first {
+                piece.assign(&s);
+            } else {
+                piece.zip_mut_with(&s, |g, &d| *g += d);
+            }
+        };
+        crate::parallel::for_each_piece(g, Axis(0), work, &add);
     }
 
     /// Adds gradient rows `values[k]` to row `rows[k]` of a 2-D input. A trainable parameter

@@ -8,10 +8,12 @@ use crate::kernel::{KernelSpec, MAX_NR, MAX_TILE, TileEpilogue};
 use crate::pack::with_pack_buffers;
 use crate::view::{MatMut, MatRef};
 
-/// Below this many flops (2 m n k) a product stays on the calling thread:
-/// about 30 us of single-core work, where handing half to another rayon
-/// worker (a few us of wake-up and cache warm-up) stops paying off.
-const PAR_MIN_FLOPS: usize = 1 << 22;
+/// Below this many flops (2 m n k) a product stays on the calling thread: about 8 us of
+/// single-core work. Waking a second worker costs a few us, but HiNet's many small per-expert
+/// and per-scenario products are where a training step is serial; measured on bench-default,
+/// 2 threads (alternating binaries, one sitting): 1 MFLOP beats 4 MFLOP by 4 % at B = 256 and
+/// 4-5 % at B = 1024, with no difference at B = 4096, and 32 MFLOP lost 18 %.
+const PAR_MIN_FLOPS: usize = 1 << 20;
 
 /// Relative cost of packing one element versus one multiply-add, used only to
 /// choose how to split C among threads: splitting along M makes every thread

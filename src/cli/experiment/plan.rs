@@ -170,6 +170,7 @@ pub enum DatasetKind {
     /// MovieLens-100K as 3 age scenarios x (like, love): the largest real sample in
     /// ../shared/data with both scenarios and tasks.
     #[value(name = "movielens-100k")]
+    #[serde(rename = "movielens-100k")]
     Movielens100k,
 }
 

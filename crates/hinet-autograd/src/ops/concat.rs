@@ -73,9 +73,7 @@ impl<F: Float> Backward<F> for Concat {
         for &x in &self.inputs {
             let len = ctx.value(x).shape()[self.axis];
             let part = grad.slice_axis(Axis(self.axis), Slice::from(start..start + len));
-            if let Some(mut gx) = ctx.grad_mut(x) {
-                gx.zip_mut_with(&part, |g, &d| *g += d);
-            }
+            ctx.add_grad(x, part);
             start += len;
         }
     }

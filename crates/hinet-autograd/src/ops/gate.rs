@@ -63,7 +63,8 @@ pub(crate) fn forward<F: Float>(
             wm.assign(&zm);
         }
     }
-    let mut out = ctx.pool.zeros(&[n, d]);
+    // Not zeroed: `mix` writes every element with expert 0's term before adding the others.
+    let mut out = ctx.pool.uninit(&[n, d]);
     if let (Ok(wm), Ok(mut om)) = (
         weights.view().into_dimensionality::<Ix2>(),
         out.view_mut().into_dimensionality::<Ix2>(),
@@ -81,18 +82,25 @@ pub(crate) fn forward<F: Float>(
     ))
 }
 
-/// `out[r] += sum over e of w[r, e] * x[e, r]`, split over rows; each row still adds its experts
-/// in order e = 0, 1, ... as the serial loop does.
+/// `out[r] = sum over e of w[r, e] * x[e, r]` (expert 0's term written, the others added in
+/// order e = 1, 2, ...), split over rows.
 fn mix<F: Float>(w: ArrayView2<'_, F>, x: ArrayView3<'_, F>, out: &mut ndarray::ArrayViewMut2<'_, F>) {
     let (e, n, d) = x.dim();
     let rows = |first: usize, mut piece: ArrayViewMut2<'_, F>| {
         let len = piece.nrows();
+        if e == 0 {
+            piece.fill(F::zero());
+        }
         for k in 0..e {
             let block = x.index_axis(Axis(0), k);
             let block = block.slice(s![first..first + len, ..]);
             let g = w.column(k);
             for ((mut orow, xrow), &g) in piece.rows_mut().into_iter().zip(block.rows()).zip(g.iter().skip(first)) {
-                orow.zip_mut_with(&xrow, |o, &v| *o += g * v);
+                if k == 0 {
+                    orow.zip_mut_with(&xrow, |o, &v| *o = g * v);
+                } else {
+                    orow.zip_mut_with(&xrow, |o, &v| *o += g * v);
+                }
             }
         }
     };
@@ -115,10 +123,12 @@ impl<F: Float> Backward<F> for Gate<F> {
         let Ok(xm) = ctx.value(self.experts).into_dimensionality::<Ix3>() else {
             return;
         };
-        if let Some(gx) = ctx.grad_mut(self.experts)
+        // One product per element of dX: written directly on first use (no memset), added after.
+        if let Some((gx, beta)) = ctx.grad_for_gemm(self.experts)
             && let Ok(gx) = gx.into_dimensionality::<Ix3>()
         {
             let (e, n, d) = gx.dim();
+            let first_write = beta == F::zero();
             // Split over rows (axis 1): every expert block's rows first..first + len.
             let rows = |first: usize, mut piece: ArrayViewMut3<'_, F>| {
                 for (k, mut block) in piece.axis_iter_mut(Axis(0)).enumerate() {
@@ -129,7 +139,11 @@ impl<F: Float> Backward<F> for Gate<F> {
                         .zip(dys)
                         .zip(w.column(k).iter().skip(first))
                     {
-                        grow.zip_mut_with(&drow, |gv, &d| *gv += g * d);
+                        if first_write {
+                            grow.zip_mut_with(&drow, |gv, &d| *gv = g * d);
+                        } else {
+                            grow.zip_mut_with(&drow, |gv, &d| *gv += g * d);
+                        }
                     }
                 }
             };
@@ -164,9 +178,7 @@ impl<F: Float> Backward<F> for Gate<F> {
             };
             for_each_piece(dgm, Axis(0), n * e * d, &rows);
         }
-        if let Some(mut gz) = ctx.grad_mut(self.z) {
-            gz.zip_mut_with(&dg, |a, &b| *a += b);
-        }
+        ctx.add_grad(self.z, dg.view());
         ctx.pool.recycle(dg);
     }
 

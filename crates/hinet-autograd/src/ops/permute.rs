@@ -52,9 +52,7 @@ impl<F: Float> Backward<F> for Permute {
 
     fn backward(&self, _out: NodeId, grad: &ArrayD<F>, ctx: &mut BackwardCtx<'_, F>) {
         let back = grad.view().permuted_axes(IxDyn(&self.inverse));
-        if let Some(mut gx) = ctx.grad_mut(self.x) {
-            gx.zip_mut_with(&back, |g, &d| *g += d);
-        }
+        ctx.add_grad(self.x, back);
     }
 
     fn recycle(self, pool: &mut BufferPool<F>) {

@@ -43,10 +43,11 @@ impl<F: Float> Backward<F> for Reshape {
     }
 
     fn backward(&self, _out: NodeId, grad: &ArrayD<F>, ctx: &mut BackwardCtx<'_, F>) {
-        if let Some(mut gx) = ctx.grad_mut(self.x)
-            && let (Some(g), Some(d)) = (gx.as_slice_mut(), grad.as_slice())
+        let shape = ctx.value(self.x).raw_dim();
+        if let Some(d) = grad.as_slice()
+            && let Ok(back) = ndarray::ArrayViewD::from_shape(shape, d)
         {
-            g.iter_mut().zip(d).for_each(|(g, &d)| *g += d);
+            ctx.add_grad(self.x, back);
         }
     }
 }
