@@ -44,6 +44,8 @@ pub fn bars(path: &Path, title: &str, groups: &[String], series: &[Series]) -> R
     let root = BitMapBackend::new(path, (width, 440)).into_drawing_area();
     root.fill(&WHITE).map_err(&e)?;
     let (lo, hi) = y_range(series);
+    // Head room for the legend in the upper right corner.
+    let hi = hi + (hi - lo) * 0.07 * (series.len() as f64 + 1.0);
     let mut builder = ChartBuilder::on(&root);
     builder.margin(12);
     if text {
@@ -125,6 +127,8 @@ pub fn curves(path: &Path, title: &str, x_desc: &str, xs: &[usize], series: &[Se
     let root = BitMapBackend::new(path, (760, 440)).into_drawing_area();
     root.fill(&WHITE).map_err(&e)?;
     let (lo, hi) = y_range(series);
+    // Head room for the legend, so that it never covers a curve.
+    let hi = hi + (hi - lo) * 0.12 * (series.len() as f64 + 1.0);
     let lx: Vec<f64> = xs.iter().map(|&x| (x.max(1) as f64).log2()).collect();
     let x_max = lx.iter().cloned().fold(1.0, f64::max);
     let mut builder = ChartBuilder::on(&root);
@@ -178,7 +182,7 @@ pub fn curves(path: &Path, title: &str, x_desc: &str, xs: &[usize], series: &[Se
     if text {
         chart
             .configure_series_labels()
-            .position(SeriesLabelPosition::LowerRight)
+            .position(SeriesLabelPosition::UpperRight)
             .background_style(WHITE.mix(0.85))
             .border_style(BLACK)
             .draw()
