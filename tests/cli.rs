@@ -475,9 +475,10 @@ fn experiment_writes_results_tables_and_figures() {
             .flat_map(|row| row.as_array().unwrap().iter().filter_map(Value::as_f64))
             .collect();
         assert_eq!(cells.len(), 3 * 2, "3 scenarios x 2 tasks");
-        // MovieLens is signal-rich: even two epochs rank well above chance (measured 0.74-0.80).
+        // MovieLens is signal-rich: two epochs already rank well above chance (every model of
+        // the quick run measured 0.789-0.791 mean test AUC).
         let mean = cells.iter().sum::<f64>() / cells.len() as f64;
-        assert!(mean > 0.65 && mean < 1.0, "{r}");
+        assert!(mean > 0.75 && mean < 1.0, "{r}");
     }
     let hinet_runs: Vec<&Value> = runs.iter().filter(|r| r["variant"] == "hinet").collect();
     let att = hinet_runs[0]["attention"].as_array().unwrap();
