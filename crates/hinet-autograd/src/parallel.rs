@@ -9,7 +9,7 @@
 //! threads, which the determinism tests check.
 
 use crate::float::Float;
-use ndarray::{ArrayView2, ArrayViewMut, ArrayViewMut1, Axis, Dimension};
+use ndarray::{ArrayView, ArrayView2, ArrayViewMut, ArrayViewMut1, Axis, Dimension, Slice};
 
 /// Below this many elementary operations a loop stays on the calling thread: about 10-20 us
 /// of work, where waking another worker (a few us) stops paying off.
@@ -25,13 +25,31 @@ where
     D: Dimension,
     G: Fn(usize, ArrayViewMut<'_, T, D>) + Sync,
 {
-    let threads = rayon::current_num_threads();
     let len = if axis.index() < out.ndim() { out.len_of(axis) } else { 0 };
-    if threads <= 1 || work < PAR_MIN_WORK || len < 2 {
+    // Sizes first: small work never asks rayon for its pool (which would start the global one).
+    let threads = if work < PAR_MIN_WORK || len < 2 {
+        1
+    } else {
+        rayon::current_num_threads()
+    };
+    if threads <= 1 {
         f(0, out);
         return;
     }
     split(0, out, axis, threads.min(len), f);
+}
+
+/// The part of an input that lines up with a piece split along axis 0: its rows
+/// `first..first + piece_shape[0]` (all of it when the piece has no axes).
+pub(crate) fn rows_of<'a, T, D: Dimension>(
+    v: ArrayView<'a, T, D>,
+    first: usize,
+    piece_shape: &[usize],
+) -> ArrayView<'a, T, D> {
+    match piece_shape.first() {
+        Some(&len) if v.ndim() > 0 => v.slice_axis_move(Axis(0), Slice::from(first..first + len)),
+        _ => v,
+    }
 }
 
 fn split<T, D, G>(first: usize, out: ArrayViewMut<'_, T, D>, axis: Axis, pieces: usize, f: &G)

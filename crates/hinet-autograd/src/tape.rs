@@ -11,7 +11,7 @@ use crate::ops::Op;
 use crate::param::{ParamId, ParamKind, ParamStore};
 use crate::pool::BufferPool;
 use crate::var::Var;
-use ndarray::{ArrayD, ArrayView2, ArrayViewD, ArrayViewMutD, Axis, Dimension, Slice};
+use ndarray::{ArrayD, ArrayView2, ArrayViewD, ArrayViewMutD, Axis, Dimension};
 use std::cell::{RefCell, RefMut};
 
 /// Index of a node on its tape.
@@ -165,11 +165,7 @@ impl<'a, F: Float> BackwardCtx<'a, F> {
         let first = beta == F::zero();
         let work = g.len();
         let add = |start: usize, mut piece: ArrayViewMutD<'_, F>| {
-            let s = if piece.ndim() == 0 {
-                src.view()
-            } else {
-                src.slice_axis(Axis(0), Slice::from(start..start + piece.len_of(Axis(0))))
-            };
+            let s = crate::parallel::rows_of(src.view(), start, piece.shape());
             if first {
                 piece.assign(&s);
             } else {

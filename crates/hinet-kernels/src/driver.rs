@@ -122,9 +122,14 @@ pub(crate) fn sgemm_with_spec(
 /// `p` must describe valid, in-bounds views with `m, n, k >= 1`, `C` not
 /// aliasing A, B or the bias.
 pub(crate) unsafe fn run(spec: &KernelSpec, p: &Problem) {
-    let threads = rayon::current_num_threads();
     let flops = 2usize.saturating_mul(p.m).saturating_mul(p.n).saturating_mul(p.k);
-    if threads <= 1 || flops < PAR_MIN_FLOPS {
+    // Size first: a small product never asks rayon for its pool (which would start the global one).
+    let threads = if flops < PAR_MIN_FLOPS {
+        1
+    } else {
+        rayon::current_num_threads()
+    };
+    if threads <= 1 {
         // SAFETY: the whole of C, forwarded contract.
         unsafe { serial(spec, p, 0, p.m, 0, p.n) };
         return;

@@ -1,8 +1,9 @@
 //! The experiment's PNG figures: grouped bars of AUC per (scenario, task) with seed error bars,
-//! AUC against the number of sub-experts, and SAN's attention heat-map.
+//! and AUC against the number of sub-experts (SAN's heat-map is `plots::heatmap`, shared with
+//! `hinet train`).
 
 use super::stats::Summary;
-use crate::cli::plots::{font_available, heatmap, plot_err};
+use crate::cli::plots::{font_available, plot_err};
 use anyhow::Result;
 use plotters::prelude::*;
 use std::path::Path;
@@ -190,9 +191,4 @@ pub fn curves(path: &Path, title: &str, x_desc: &str, xs: &[usize], series: &[Se
     }
     root.present().map_err(&e)?;
     Ok(())
-}
-
-/// SAN's attention averaged over seeds.
-pub fn attention(path: &Path, title: &str, weights: &[Vec<f64>], scenarios: &[String]) -> Result<()> {
-    heatmap(path, title, weights, scenarios)
 }

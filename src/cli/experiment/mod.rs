@@ -112,7 +112,7 @@ pub fn run(args: &ExperimentArgs, globals: Globals) -> Result<()> {
         bail!("--jobs must be at least 1");
     }
     let mut datasets = Vec::new();
-    for &kind in &dedup(&args.datasets) {
+    for &kind in &plan::dedup(&args.datasets) {
         let p = runner::prepare(kind, &scale, args.data_dir.clone())?;
         tracing::info!(
             "{}: train {} / valid {} / test {} rows, scenarios {:?}, long tail {}",
@@ -125,7 +125,7 @@ pub fn run(args: &ExperimentArgs, globals: Globals) -> Result<()> {
         );
         datasets.push(p);
     }
-    let studies = dedup(&args.studies);
+    let studies = plan::dedup(&args.studies);
     let sizes: Vec<(DatasetKind, usize)> = datasets
         .iter()
         .map(|d| (d.info.kind, d.splits.train.len() * d.info.budget.epochs))
@@ -160,23 +160,13 @@ pub fn run(args: &ExperimentArgs, globals: Globals) -> Result<()> {
     Ok(())
 }
 
-fn dedup<T: PartialEq + Copy>(v: &[T]) -> Vec<T> {
-    let mut out = Vec::new();
-    for &x in v {
-        if !out.contains(&x) {
-            out.push(x);
-        }
-    }
-    out
-}
-
 /// Runs every job on `jobs` worker threads; the first error stops the others.
 fn execute(datasets: &[Prepared], plan: &[plan::Job], jobs: usize, quiet: bool) -> Result<Vec<RunRecord>> {
     let bases: Vec<_> = datasets.iter().map(|d| plan::base_config(&d.features)).collect();
     let next = AtomicUsize::new(0);
     let failed = AtomicBool::new(false);
     let done: Mutex<Vec<(usize, RunRecord)>> = Mutex::new(Vec::with_capacity(plan.len()));
-    let errors: Mutex<Vec<anyhow::Error>> = Mutex::new(Vec::new());
+    let error: Mutex<Option<anyhow::Error>> = Mutex::new(None);
     let pb = if quiet || !std::io::stderr().is_terminal() {
         ProgressBar::hidden()
     } else {
@@ -193,7 +183,7 @@ fn execute(datasets: &[Prepared], plan: &[plan::Job], jobs: usize, quiet: bool) 
                     Ok(p) => p,
                     Err(e) => {
                         failed.store(true, Ordering::Relaxed);
-                        lock(&errors).push(anyhow!("cannot build a worker's thread pool: {e}"));
+                        lock(&error).get_or_insert(anyhow!("cannot build a worker's thread pool: {e}"));
                         return;
                     }
                 };
@@ -218,7 +208,7 @@ fn execute(datasets: &[Prepared], plan: &[plan::Job], jobs: usize, quiet: bool) 
                         }
                         Err(e) => {
                             failed.store(true, Ordering::Relaxed);
-                            lock(&errors).push(e);
+                            lock(&error).get_or_insert(e);
                         }
                     }
                 }
@@ -226,7 +216,7 @@ fn execute(datasets: &[Prepared], plan: &[plan::Job], jobs: usize, quiet: bool) 
         }
     });
     pb.finish_and_clear();
-    if let Some(e) = lock(&errors).drain(..).next() {
+    if let Some(e) = lock(&error).take() {
         return Err(e);
     }
     let mut done = std::mem::take(&mut *lock(&done));

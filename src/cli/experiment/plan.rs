@@ -260,17 +260,21 @@ pub struct Job {
     pub seed: u64,
 }
 
-/// The distinct variants the chosen studies need, in first-use order.
-pub fn variants(studies: &[Study]) -> Vec<Variant> {
-    let mut out: Vec<Variant> = Vec::new();
-    for &s in studies {
-        for v in variants_of(s) {
-            if !out.contains(&v) {
-                out.push(v);
-            }
+/// The distinct values of `v`, in first-use order.
+pub fn dedup<T: PartialEq + Copy>(v: &[T]) -> Vec<T> {
+    let mut out = Vec::new();
+    for &x in v {
+        if !out.contains(&x) {
+            out.push(x);
         }
     }
     out
+}
+
+/// The distinct variants the chosen studies need, in first-use order.
+pub fn variants(studies: &[Study]) -> Vec<Variant> {
+    let all: Vec<Variant> = studies.iter().flat_map(|&s| variants_of(s)).collect();
+    dedup(&all)
 }
 
 /// Every (dataset, variant, seed), the most expensive first so that two workers finish together.

@@ -120,7 +120,7 @@ pub fn figures(dir: &Path, results: &Results) -> Result<Vec<Figure>> {
         {
             let file = format!("san_{name}.png");
             let caption = format!("SAN attention on {name}: scenario i (row) attends to scenario m (column)");
-            figures::attention(&dir.join(&file), &caption, &att, &info.scenarios)?;
+            crate::cli::plots::heatmap(&dir.join(&file), &caption, &att, &info.scenarios)?;
             out.push(Figure {
                 study: Study::San,
                 dataset: d,

@@ -93,12 +93,14 @@ pub fn prepare(kind: DatasetKind, scale: &Scale, data_dir: Option<PathBuf>) -> R
     splits.normalize()?;
     let features = data::model_config(None, budget.embedding_dim, &spec, true)?;
     let test = reference_metrics(&splits.test);
+    let train_rows = splits.train.scenario_counts();
     let info = DatasetInfo {
         kind,
         description,
         scenarios: spec.scenarios.clone(),
         tasks: spec.tasks.clone(),
-        train_rows: splits.train.scenario_counts(),
+        long_tail: long_tail(&train_rows),
+        train_rows,
         valid_rows: splits.valid.scenario_counts(),
         test_rows: splits.test.scenario_counts(),
         test_positives: test
@@ -106,7 +108,6 @@ pub fn prepare(kind: DatasetKind, scale: &Scale, data_dir: Option<PathBuf>) -> R
             .iter()
             .map(|r| r.iter().map(|c| c.positives).collect())
             .collect(),
-        long_tail: long_tail(&splits.train.scenario_counts()),
         clusters,
         oracle_auc: splits.test.oracle.as_ref().map(|_| {
             test.cells

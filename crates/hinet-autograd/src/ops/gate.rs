@@ -94,8 +94,13 @@ fn mix<F: Float>(w: ArrayView2<'_, F>, x: ArrayView3<'_, F>, out: &mut ndarray::
         for k in 0..e {
             let block = x.index_axis(Axis(0), k);
             let block = block.slice(s![first..first + len, ..]);
-            let g = w.column(k);
-            for ((mut orow, xrow), &g) in piece.rows_mut().into_iter().zip(block.rows()).zip(g.iter().skip(first)) {
+            let weights = w.column(k);
+            for ((mut orow, xrow), &g) in piece
+                .rows_mut()
+                .into_iter()
+                .zip(block.rows())
+                .zip(weights.iter().skip(first))
+            {
                 if k == 0 {
                     orow.zip_mut_with(&xrow, |o, &v| *o = g * v);
                 } else {

@@ -11,9 +11,10 @@ use super::Backward;
 use super::matmul::as_matrix;
 use crate::error::{AutogradError, Result};
 use crate::float::Float;
+use crate::parallel::rows_of;
 use crate::pool::BufferPool;
 use crate::tape::{BackwardCtx, ForwardCtx, NodeId};
-use ndarray::{ArrayD, ArrayView2, ArrayViewD, ArrayViewMut1, ArrayViewMutD, Axis, Ix2, Slice, Zip};
+use ndarray::{ArrayD, ArrayView2, ArrayViewD, ArrayViewMut1, ArrayViewMutD, Axis, Ix2, Zip};
 
 /// The activation fused into [`crate::Var::linear`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -58,13 +59,8 @@ impl Activation {
             Activation::Relu => {
                 let mut dz = pool.uninit(grad.shape());
                 let mask = |first: usize, mut piece: ArrayViewMutD<'_, F>| {
-                    let rows = if piece.ndim() == 0 { 0 } else { piece.len_of(Axis(0)) };
-                    let (g, yv) = if piece.ndim() == 0 {
-                        (grad.view(), y.view())
-                    } else {
-                        let r = Slice::from(first..first + rows);
-                        (grad.slice_axis(Axis(0), r), y.slice_axis(Axis(0), r))
-                    };
+                    let g = rows_of(grad.view(), first, piece.shape());
+                    let yv = rows_of(y.view(), first, piece.shape());
                     Zip::from(&mut piece)
                         .and(&g)
                         .and(&yv)
