@@ -2,7 +2,7 @@
 //! on in-memory synthetic batches (../shared/docs/bench-default.md).
 
 use super::Globals;
-use super::data;
+use super::config;
 use super::report::{self, Versions};
 use anyhow::{Result, anyhow, bail};
 use hinet_data::synthetic::SyntheticConfig;
@@ -123,7 +123,7 @@ pub fn run(args: &BenchArgs, globals: Globals) -> Result<()> {
         ..SyntheticConfig::default()
     }
     .feature_spec();
-    let config = data::model_config(Some(&args.config), 8, &spec, false)?;
+    let config = config::model_config(Some(&args.config), 8, &spec, false)?;
     let bench_shares = SyntheticConfig::default().scenario_shares;
     let shares: Vec<f64> = if config.num_scenarios() == bench_shares.len() {
         bench_shares

@@ -1,6 +1,7 @@
 //! `hinet eval`: a checkpoint's AUC and logloss per scenario and task.
 
 use super::Globals;
+use super::config;
 use super::data::{self, DataArgs, DataDesc};
 use super::report::{self, Versions};
 use anyhow::{Context, Result, anyhow, bail};
@@ -86,7 +87,7 @@ pub fn run(args: &EvalArgs, _globals: Globals) -> Result<()> {
     };
     let source = data::load_source(&desc, &args.data, split_seed)?;
     data::log_skips(source.report.as_ref());
-    data::check_matches(&info.config, &source.data.spec, &origin)?;
+    config::check_matches(&info.config, &source.data.spec, &origin)?;
     let mut rows = match args.split.as_str() {
         "all" => source.data,
         part => {

@@ -18,6 +18,7 @@ macro_rules! out {
 }
 
 mod bench;
+mod config;
 mod data;
 mod eval;
 mod experiment;

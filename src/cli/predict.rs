@@ -2,6 +2,7 @@
 //! memory stays bounded for a file of any size; output rows are in input order.
 
 use super::Globals;
+use super::config;
 use super::data::{self, DataDesc};
 use super::eval::{load_checkpoint, stored_normalizer};
 use anyhow::{Context, Result, bail};
@@ -56,7 +57,7 @@ pub fn run(args: &PredictArgs, _globals: Globals) -> Result<()> {
     let mut schema = hinet_data::Schema::from_toml_file(&schema_path)?;
     // With no split key a row's key is its position among the data rows: the output's `row`.
     schema.split_key.clear();
-    data::check_matches(&info.config, &schema.feature_spec(), &origin)?;
+    config::check_matches(&info.config, &schema.feature_spec(), &origin)?;
     let normalizer = stored_normalizer(&info, &args.checkpoint)?;
     let options = ReadOptions {
         skip_bad_rows: args.skip_bad_rows,

@@ -2,6 +2,7 @@
 //! stopping -> test metrics, report and plots.
 
 use super::Globals;
+use super::config;
 use super::data::{self, DataArgs, DataDesc};
 use super::plots;
 use super::report::{self, Versions};
@@ -221,14 +222,14 @@ pub fn run(args: &TrainArgs, globals: Globals) -> Result<()> {
                 "checkpoint {}",
                 args.resume.as_deref().unwrap_or(Path::new("")).display()
             );
-            data::check_matches(&info.config, &spec, &origin)?;
+            config::check_matches(&info.config, &spec, &origin)?;
             let epoch = info.extra.get("epoch").and_then(|e| e.parse().ok()).unwrap_or(0);
             let best = info.extra.get("best_valid_score").and_then(|e| e.parse().ok());
             tracing::info!("resuming after epoch {epoch} (step {})", info.step);
             (trainer, epoch, best)
         }
         None => {
-            let config = data::model_config(args.config.as_deref(), args.embedding_dim, &spec, true)?;
+            let config = config::model_config(args.config.as_deref(), args.embedding_dim, &spec, true)?;
             (Trainer::<f32>::new(&config, args.seed, &options)?, 0, None)
         }
     };

@@ -5,6 +5,7 @@
 //! (early stopping without a checkpoint on disk).
 
 use super::plan::{Budget, DatasetKind, Scale, Variant};
+use crate::cli::config;
 use crate::cli::data::{self, DataArgs, DataDesc};
 use anyhow::{Context, Result, anyhow};
 use hinet_data::synthetic::SyntheticConfig;
@@ -91,7 +92,7 @@ pub fn prepare(kind: DatasetKind, scale: &Scale, data_dir: Option<PathBuf>) -> R
     let spec = source.data.spec.clone();
     let mut splits = source.data.split(&source.split)?;
     splits.normalize()?;
-    let features = data::model_config(None, budget.embedding_dim, &spec, true)?;
+    let features = config::model_config(None, budget.embedding_dim, &spec, true)?;
     let test = reference_metrics(&splits.test);
     let train_rows = splits.train.scenario_counts();
     let info = DatasetInfo {
