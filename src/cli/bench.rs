@@ -1,5 +1,5 @@
 //! `hinet bench`: training-step throughput (or inference speed and latency) of a configuration
-//! on in-memory synthetic batches (../shared/docs/bench-default.md).
+//! on in-memory synthetic batches (docs/bench-default.md).
 
 use super::Globals;
 use super::config;
@@ -17,6 +17,9 @@ pub struct BenchArgs {
     /// `bench-default`, `small` (the default `hinet train` model) or a TOML model config.
     #[arg(long, default_value = "bench-default")]
     config: String,
+    /// Override one key of the model config (repeatable; VALUE is TOML), as in `hinet train`.
+    #[arg(long = "set", value_name = "KEY=VALUE")]
+    set: Vec<String>,
     /// Rows per step.
     #[arg(long, default_value_t = 1024)]
     batch: usize,
@@ -123,7 +126,7 @@ pub fn run(args: &BenchArgs, globals: Globals) -> Result<()> {
         ..SyntheticConfig::default()
     }
     .feature_spec();
-    let config = config::model_config(Some(&args.config), 8, &spec, false)?;
+    let config = config::model_config(Some(&args.config), &args.set, 8, &spec, false)?;
     let bench_shares = SyntheticConfig::default().scenario_shares;
     let shares: Vec<f64> = if config.num_scenarios() == bench_shares.len() {
         bench_shares

@@ -22,21 +22,90 @@ pub fn small_config() -> ModelConfig {
     }
 }
 
-/// The model configuration: built in (`small`, `bench-default`) or a TOML file, with the
-/// features it does not list taken from the data; listed ones must match the data (when `check`).
-pub fn model_config(arg: Option<&str>, embedding_dim: usize, spec: &FeatureSpec, check: bool) -> Result<ModelConfig> {
-    let (mut config, keys, origin) = match arg {
-        None | Some("small") => (small_config(), BTreeSet::new(), "the built-in config".to_string()),
-        Some("bench-default") => {
-            let keys = ["scenarios", "tasks", "sparse", "dense"].map(String::from).into();
-            (ModelConfig::bench_default(), keys, "bench-default".to_string())
+/// Names of the built-in configurations.
+pub const BUILT_IN: &[&str] = &["small", "bench-default"];
+
+/// A built-in configuration by name, with the keys it fixes (the rest come from the data).
+fn built_in(name: &str) -> Option<(ModelConfig, BTreeSet<String>)> {
+    match name {
+        "small" => Some((small_config(), BTreeSet::new())),
+        "bench-default" => Some((
+            ModelConfig::bench_default(),
+            ["scenarios", "tasks", "sparse", "dense"].map(String::from).into(),
+        )),
+        _ => None,
+    }
+}
+
+/// Parses `KEY=VALUE` overrides (`--set`): VALUE is a TOML value (`64`, `[128, 64]`, `true`,
+/// `"name"`); a bare word that is not valid TOML is taken as a string.
+fn parse_overrides(overrides: &[String]) -> Result<toml::Table> {
+    let mut table = toml::Table::new();
+    for o in overrides {
+        let Some((key, value)) = o.split_once('=') else {
+            bail!("--set {o:?}: expected KEY=VALUE, e.g. --set expert_hidden=[128,64]");
+        };
+        let key = key.trim();
+        if key.is_empty() || key == "base" {
+            bail!("--set {o:?}: name a key of the model config (docs/cli.md lists them)");
         }
-        Some(path) => {
-            let text = std::fs::read_to_string(path).with_context(|| format!("config {path}"))?;
-            let table: toml::Table = toml::from_str(&text).map_err(|e| anyhow!("config {path}: {e}"))?;
-            let config: ModelConfig = toml::from_str(&text).map_err(|e| anyhow!("config {path}: {e}"))?;
-            (config, table.keys().cloned().collect(), format!("config {path}"))
+        let value = value.trim();
+        let parsed = toml::from_str::<toml::Table>(&format!("v = {value}"))
+            .ok()
+            .and_then(|mut t| t.remove("v"))
+            .unwrap_or_else(|| toml::Value::String(value.to_string()));
+        table.insert(key.to_string(), parsed);
+    }
+    Ok(table)
+}
+
+/// The model configuration: built in (`small`, the default, or `bench-default`) or a TOML file
+/// (which may start from a built-in with `base = "small"`), then the `--set KEY=VALUE`
+/// overrides. Features it does not list are taken from the data; listed ones must match the
+/// data (when `check`).
+pub fn model_config(
+    arg: Option<&str>,
+    overrides: &[String],
+    embedding_dim: usize,
+    spec: &FeatureSpec,
+    check: bool,
+) -> Result<ModelConfig> {
+    let name = arg.unwrap_or("small");
+    let (base, mut keys, mut table, mut origin) = match built_in(name) {
+        Some((config, keys)) => (config, keys, toml::Table::new(), format!("config {name}")),
+        None => {
+            let text = std::fs::read_to_string(name).with_context(|| format!("config {name}"))?;
+            let mut table: toml::Table = toml::from_str(&text).map_err(|e| anyhow!("config {name}: {e}"))?;
+            let (config, keys) = match table.remove("base") {
+                None => (ModelConfig::default(), BTreeSet::new()),
+                Some(toml::Value::String(b)) => built_in(&b).ok_or_else(|| {
+                    anyhow!(
+                        "config {name}: key `base`: {b:?} is not a built-in config ({})",
+                        BUILT_IN.join(", ")
+                    )
+                })?,
+                Some(other) => bail!(
+                    "config {name}: key `base`: expected a string, found {}",
+                    other.type_str()
+                ),
+            };
+            (config, keys, table, format!("config {name}"))
         }
+    };
+    let set = parse_overrides(overrides)?;
+    if !set.is_empty() {
+        origin += " with --set";
+    }
+    table.extend(set);
+    keys.extend(table.keys().cloned());
+    let mut config = if table.is_empty() {
+        base
+    } else {
+        // The base as a TOML table, the file's keys and the overrides on top, read back through
+        // serde so that a misspelt key or a wrong type is reported by name.
+        let mut merged = toml::Table::try_from(&base).map_err(|e| anyhow!("{origin}: {e}"))?;
+        merged.extend(table);
+        merged.try_into::<ModelConfig>().map_err(|e| anyhow!("{origin}: {e}"))?
     };
     let has = |k: &str| keys.contains(k);
     if !has("scenarios") {

@@ -31,7 +31,8 @@ pub struct DataArgs {
     /// Your own data: a schema TOML (see docs/data.md) naming columns and files.
     #[arg(long, value_name = "FILE.toml")]
     pub schema: Option<PathBuf>,
-    /// Folder holding the preset samples (default: the source checkout's ../shared/data).
+    /// Folder holding the preset samples [default: $HINET_DATA_DIR, else ../shared/data next to
+    /// the checkout].
     #[arg(long, value_name = "DIR")]
     pub data_dir: Option<PathBuf>,
     /// Rows of synthetic data to generate (default 1000000).
@@ -49,6 +50,11 @@ pub struct DataArgs {
     /// Seed of the 80/10/10 hash split (synthetic data, schemas without file parts; default 2024).
     #[arg(long, value_name = "SEED")]
     pub split_seed: Option<u64>,
+    /// For data split by file: carve this fraction of the training files' rows out as the
+    /// validation split (by a hash of each row's split key, seeded with --split-seed); test
+    /// files stay as they are.
+    #[arg(long, value_name = "F", allow_negative_numbers = true)]
+    pub valid_fraction: Option<f64>,
     /// Skip bad CSV rows (and report their counts) instead of stopping at the first.
     #[arg(long)]
     pub skip_bad_rows: bool,
@@ -110,15 +116,39 @@ pub fn preset_name(name: &str) -> &str {
     }
 }
 
-/// The shared data folder: `--data-dir`, else `HINET_DATA_DIR`, else the checkout's.
-pub fn data_dir(arg: Option<&Path>) -> PathBuf {
+/// The folder holding the public samples: `--data-dir`, else `HINET_DATA_DIR`, else
+/// `../shared/data` next to the checkout the command runs in (the nearest folder at or above
+/// the working directory that holds a `Cargo.lock` or `.git`). Resolved at run time: an installed
+/// binary never looks in a folder of the machine it was built on.
+pub fn data_dir(arg: Option<&Path>) -> Result<PathBuf> {
+    const HOW: &str = "give the folder holding the samples with --data-dir DIR or HINET_DATA_DIR=DIR, \
+                       or put them in ../shared/data next to the checkout";
     if let Some(d) = arg {
-        return d.to_path_buf();
+        if !d.is_dir() {
+            bail!("--data-dir {}: no such folder; {HOW}", d.display());
+        }
+        return Ok(d.to_path_buf());
     }
     if let Some(d) = std::env::var_os("HINET_DATA_DIR") {
-        return PathBuf::from(d);
+        let d = PathBuf::from(d);
+        if !d.is_dir() {
+            bail!("HINET_DATA_DIR={}: no such folder; {HOW}", d.display());
+        }
+        return Ok(d);
     }
-    PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/../shared/data"))
+    let cwd = std::env::current_dir().context("the working directory")?;
+    let checkout = cwd
+        .ancestors()
+        .find(|a| a.join("Cargo.lock").is_file() || a.join(".git").exists())
+        .unwrap_or(&cwd);
+    let d = checkout.join("../shared/data");
+    if !d.is_dir() {
+        bail!(
+            "public data samples not found: no --data-dir, no HINET_DATA_DIR, and no {}; {HOW}",
+            d.display()
+        );
+    }
+    Ok(d)
 }
 
 fn read_options(skip: bool) -> ReadOptions {
@@ -193,39 +223,64 @@ pub fn default_world() -> SyntheticConfig {
 pub fn load_source(desc: &DataDesc, args: &DataArgs, split_seed: u64) -> Result<Source> {
     let hash = SplitSpec::hash(0.8, 0.1, 0.1, split_seed);
     let options = read_options(args.skip_bad_rows);
-    match desc {
+    let source = match desc {
         DataDesc::Synthetic { config } => {
             let data = generate(config).context("synthetic data")?;
-            Ok(Source {
+            Source {
                 data,
                 split: hash,
                 report: None,
-            })
+            }
         }
         DataDesc::Preset { name } => {
-            let dir = data_dir(args.data_dir.as_deref());
+            let dir = data_dir(args.data_dir.as_deref())?;
             let preset = hinet_data::preset(name, &dir)?;
+            if let Some(missing) = preset.files.iter().find(|f| !f.path.is_file()) {
+                bail!(
+                    "preset {name}: {} not found in the data folder {} (see docs/data.md for the files each preset reads)",
+                    missing.path.display(),
+                    dir.display()
+                );
+            }
             let loaded = preset.load(&options)?;
-            Ok(Source {
+            Source {
                 data: loaded.data,
                 split: preset.split,
                 report: Some(loaded.report),
-            })
+            }
         }
         DataDesc::Schema { path, files } => {
             let (schema, files) = read_schema(path, files)?;
-            let split = if !files.is_empty() && files.iter().all(|f| f.part.is_some()) {
-                SplitSpec::File
-            } else {
-                hash
-            };
+            let split =
+                hinet_data::split_for_files(&files, hash).with_context(|| format!("schema {}", path.display()))?;
             let loaded = load(&schema, &files, &options)?;
-            Ok(Source {
+            Source {
                 data: loaded.data,
                 split,
                 report: Some(loaded.report),
-            })
+            }
         }
+    };
+    Ok(Source {
+        split: carve_validation(source.split, args.valid_fraction, split_seed)?,
+        ..source
+    })
+}
+
+/// Applies `--valid-fraction` to a split by file; other splits refuse it.
+fn carve_validation(split: SplitSpec, fraction: Option<f64>, seed: u64) -> Result<SplitSpec> {
+    let Some(f) = fraction else {
+        return Ok(split);
+    };
+    if !(f > 0.0 && f < 1.0) {
+        bail!("--valid-fraction {f}: must be between 0 and 1 (exclusive)");
+    }
+    match split {
+        SplitSpec::File | SplitSpec::FileValid { .. } => Ok(SplitSpec::file_valid(f, seed)),
+        SplitSpec::Hash { .. } => bail!(
+            "--valid-fraction applies to data split by file (train and test files); this data is split \
+             80/10/10 by hash and already has a validation part"
+        ),
     }
 }
 

@@ -82,11 +82,17 @@ pub fn run(args: &EvalArgs, _globals: Globals) -> Result<()> {
     let stored_split: Option<SplitSpec> = info.extra.get("split").and_then(|s| serde_json::from_str(s).ok());
     let split_seed = match (args.data.split_seed, stored_split) {
         (Some(s), _) => s,
-        (None, Some(SplitSpec::Hash { seed, .. })) => seed,
+        (None, Some(SplitSpec::Hash { seed, .. } | SplitSpec::FileValid { seed, .. })) => seed,
         _ => data::DEFAULT_SPLIT_SEED,
     };
-    let source = data::load_source(&desc, &args.data, split_seed)?;
+    let mut source = data::load_source(&desc, &args.data, split_seed)?;
     data::log_skips(source.report.as_ref());
+    // A validation part carved at training time (--valid-fraction) is carved the same way here.
+    if let (SplitSpec::File, Some(carved @ SplitSpec::FileValid { .. }), None) =
+        (source.split, stored_split, args.data.valid_fraction)
+    {
+        source.split = carved;
+    }
     config::check_matches(&info.config, &source.data.spec, &origin)?;
     let mut rows = match args.split.as_str() {
         "all" => source.data,

@@ -4,6 +4,7 @@
 use super::Globals;
 use super::config;
 use super::data::{self, DataArgs, DataDesc};
+use super::eval::stored_normalizer;
 use super::plots;
 use super::report::{self, Versions};
 use anyhow::{Context, Result, anyhow, bail};
@@ -21,9 +22,14 @@ use std::time::Instant;
 #[derive(Debug, clap::Args)]
 pub struct TrainArgs {
     /// Model configuration: `small` (built in, the default), `bench-default` or a TOML file
-    /// (hinet_model::ModelConfig). Features it does not list are taken from the data.
+    /// (hinet_model::ModelConfig; `base = "small"` starts it from a built-in). Features it does
+    /// not list are taken from the data.
     #[arg(long, value_name = "small|bench-default|FILE.toml")]
     pub config: Option<String>,
+    /// Override one key of the model config, e.g. `--set expert_hidden=[128,64]` (repeatable;
+    /// VALUE is TOML).
+    #[arg(long = "set", value_name = "KEY=VALUE")]
+    pub set: Vec<String>,
     #[command(flatten)]
     pub data: DataArgs,
     /// Passes over the training split.
@@ -50,9 +56,17 @@ pub struct TrainArgs {
     /// Update embedding tables lazily (only the rows a batch uses).
     #[arg(long)]
     pub sparse_embeddings: bool,
+    /// L2 penalty on the embedding rows each batch uses, applied lazily: every step adds
+    /// LAMBDA * row to the gradient of each distinct row used (docs/optim.md). 0: none.
+    #[arg(long, value_name = "LAMBDA", default_value_t = 0.0)]
+    pub embedding_l2: f64,
     /// Write the model here (atomically) after every epoch that improves the validation AUC.
     #[arg(long, value_name = "PATH")]
     pub checkpoint: Option<PathBuf>,
+    /// Fit the dense normaliser on this run's training rows even when resuming (by default a
+    /// resumed run keeps the checkpoint's, so that its weights see inputs scaled as before).
+    #[arg(long, requires = "resume")]
+    pub refit_normalizer: bool,
     /// Continue from a checkpoint (its config, parameters, optimiser state and epoch count).
     #[arg(long, value_name = "CHECKPOINT")]
     pub resume: Option<PathBuf>,
@@ -130,10 +144,11 @@ struct TrainReport<'a> {
     patience: Option<usize>,
     data: &'a DataDesc,
     split: hinet_data::SplitSpec,
+    dense_normalizer: &'a hinet_data::DenseNormalizer,
     rows: Rows,
     history: &'a [EpochRecord],
     best_epoch: Option<usize>,
-    test: &'a MetricsTable,
+    test: Option<&'a MetricsTable>,
     test_mean_auc: Option<f64>,
     san_attention: Option<Vec<Vec<f64>>>,
     train_rows_per_second: f64,
@@ -181,6 +196,7 @@ pub fn run(args: &TrainArgs, globals: Globals) -> Result<()> {
         lr: args.lr,
         sparse_embeddings: args.sparse_embeddings,
         clip_norm: args.clip_norm,
+        embedding_l2: args.embedding_l2,
     };
     let resumed = match &args.resume {
         Some(path) => Some(Trainer::<f32>::resume(path, &options)?),
@@ -200,7 +216,25 @@ pub fn run(args: &TrainArgs, globals: Globals) -> Result<()> {
     let spec = source.data.spec.clone();
     let mut splits = source.data.split(&source.split)?;
     drop(source.data);
-    let normalizer = splits.normalize()?;
+    let normalizer = match (&resumed, args.refit_normalizer) {
+        // The resumed weights were trained on inputs scaled by the checkpoint's transform: new
+        // data must see the same one, not statistics refitted on itself.
+        (Some((_, info)), false) => {
+            let path = args.resume.as_deref().unwrap_or(Path::new(""));
+            let n = stored_normalizer(info, path)?.ok_or_else(|| {
+                anyhow!(
+                    "checkpoint {}: it stores no dense normaliser; pass --refit-normalizer to fit one on this data",
+                    path.display()
+                )
+            })?;
+            for part in [&mut splits.train, &mut splits.valid, &mut splits.test] {
+                n.apply(part)
+                    .with_context(|| format!("the dense normaliser of checkpoint {}", path.display()))?;
+            }
+            n
+        }
+        _ => splits.normalize()?,
+    };
     tracing::info!(
         "data: {} scenarios, {} tasks, {} sparse fields, {} dense; rows train {}, valid {}, test {} ({:.1} s)",
         spec.scenarios.len(),
@@ -214,6 +248,19 @@ pub fn run(args: &TrainArgs, globals: Globals) -> Result<()> {
     );
     if splits.train.is_empty() {
         bail!("the training split is empty");
+    }
+    let has_valid = !splits.valid.is_empty();
+    if !has_valid {
+        if let Some(p) = args.patience {
+            bail!(
+                "--patience {p} needs validation rows, and this data has none; carve some from the training \
+                 files with --valid-fraction F, or drop --patience"
+            );
+        }
+        tracing::info!(
+            "no validation rows: early stopping is off and the checkpoint holds the last epoch's model \
+             (--valid-fraction F carves validation rows from the training files)"
+        );
     }
 
     let (mut trainer, first_epoch, mut best_score) = match resumed {
@@ -229,7 +276,7 @@ pub fn run(args: &TrainArgs, globals: Globals) -> Result<()> {
             (trainer, epoch, best)
         }
         None => {
-            let config = config::model_config(args.config.as_deref(), args.embedding_dim, &spec, true)?;
+            let config = config::model_config(args.config.as_deref(), &args.set, args.embedding_dim, &spec, true)?;
             (Trainer::<f32>::new(&config, args.seed, &options)?, 0, None)
         }
     };
@@ -315,17 +362,24 @@ pub fn run(args: &TrainArgs, globals: Globals) -> Result<()> {
             rows_per_second: splits.train.len() as f64 / seconds,
             improved,
         };
+        let valid_part = if has_valid {
+            format!(
+                ", valid loss {}, valid mean AUC {}{}",
+                valid_loss.map_or("n/a".into(), |v| format!("{v:.4}")),
+                valid_auc.map_or("n/a".into(), |v| format!("{v:.4}")),
+                if improved && best_score.is_some() {
+                    " (best)"
+                } else {
+                    ""
+                }
+            )
+        } else {
+            String::new()
+        };
         tracing::info!(
-            "epoch {epoch}/{}: train loss {:.4}, valid loss {}, valid mean AUC {}{} ({:.1} s, {:.0} rows/s)",
+            "epoch {epoch}/{}: train loss {:.4}{valid_part} ({:.1} s, {:.0} rows/s)",
             args.epochs,
             record.train_loss,
-            valid_loss.map_or("n/a".into(), |v| format!("{v:.4}")),
-            valid_auc.map_or("n/a".into(), |v| format!("{v:.4}")),
-            if improved && best_score.is_some() {
-                " (best)"
-            } else {
-                ""
-            },
             seconds,
             record.rows_per_second
         );
@@ -364,19 +418,36 @@ pub fn run(args: &TrainArgs, globals: Globals) -> Result<()> {
             .with_context(|| format!("reloading the best checkpoint {}", path.display()))?
             .0;
     }
-    let test = evaluate(&mut trainer, &splits.test, args.eval_batch_size)?;
-    let test = match test {
-        Some(t) => t,
-        None => {
-            tracing::warn!("the test split is empty: metrics on the validation split instead");
-            evaluate(&mut trainer, &splits.valid, args.eval_batch_size)?
-                .ok_or_else(|| anyhow!("the test and validation splits are both empty"))?
+    let test = match evaluate(&mut trainer, &splits.test, args.eval_batch_size)? {
+        Some(t) => {
+            outln!("Test metrics ({} rows):", t.overall.first().map_or(0, |c| c.rows));
+            Some(t)
         }
+        None => match evaluate(&mut trainer, &splits.valid, args.eval_batch_size)? {
+            Some(v) => {
+                outln!(
+                    "Validation metrics ({} rows; the data has no test rows):",
+                    v.overall.first().map_or(0, |c| c.rows)
+                );
+                Some(v)
+            }
+            None => {
+                outln!(
+                    "Nothing to evaluate: the data has no test or validation rows{}.",
+                    match &args.checkpoint {
+                        Some(p) => format!(" (the trained model is in {})", p.display()),
+                        None => String::new(),
+                    }
+                );
+                None
+            }
+        },
     };
-    outln!("Test metrics ({} rows):", test.overall.first().map_or(0, |c| c.rows));
-    out!("{}", test.to_table());
-    if let Some(m) = data::mean_auc(&test) {
-        outln!("mean AUC over scenarios and tasks: {m:.4}");
+    if let Some(t) = &test {
+        out!("{}", t.to_table());
+        if let Some(m) = data::mean_auc(t) {
+            outln!("mean AUC over scenarios and tasks: {m:.4}");
+        }
     }
     let attention = trainer.model().san_attention(trainer.store())?;
     let attention: Option<Vec<Vec<f64>>> = attention.map(|a| {
@@ -403,6 +474,7 @@ pub fn run(args: &TrainArgs, globals: Globals) -> Result<()> {
             patience: args.patience,
             data: &desc,
             split: source.split,
+            dense_normalizer: &normalizer,
             rows: Rows {
                 train: splits.train.len(),
                 valid: splits.valid.len(),
@@ -411,8 +483,8 @@ pub fn run(args: &TrainArgs, globals: Globals) -> Result<()> {
             },
             history: &history,
             best_epoch,
-            test: &test,
-            test_mean_auc: data::mean_auc(&test),
+            test: test.as_ref(),
+            test_mean_auc: test.as_ref().and_then(data::mean_auc),
             san_attention: attention,
             train_rows_per_second: train_rows as f64 / train_seconds.max(1e-9),
             train_seconds,

@@ -14,14 +14,23 @@ use crate::dataset::Dataset;
 use crate::error::{BadRowKind, DataError};
 use crate::hash::{fnv1a64_extend, fnv1a64_start, hash_bucket, mix64};
 use crate::normalize::Normalize;
-use crate::schema::{InputFile, LabelRule, Part, Schema};
+use crate::schema::{InputFile, LabelRule, MAX_AUTO_VOCAB, Part, Schema, Vocab};
 
 /// How a sparse column's value becomes an id.
 #[derive(Clone, Copy)]
 enum SparseKind {
-    Id { vocab: u64 },
-    Hash { buckets: usize },
+    Id {
+        vocab: u64,
+    },
+    /// An integer id whose vocabulary is discovered: any id below [`MAX_AUTO_VOCAB`].
+    AutoId,
+    Hash {
+        buckets: usize,
+    },
 }
+
+/// The largest id a u32 id column can carry with a table size that still fits in a u32.
+const MAX_ID: u64 = u32::MAX as u64 - 1;
 
 /// The schema's columns resolved to positions in one file's header.
 pub(crate) struct CsvSource {
@@ -41,6 +50,10 @@ pub(crate) struct CsvSource {
     oracle: Vec<usize>,
     key: Vec<usize>,
     part: Option<Part>,
+    /// Per sparse column: the largest id of an accepted row, for `vocab = "auto"` columns.
+    pub(crate) auto_max: Vec<Option<u32>>,
+    /// Indices (into `sparse`) of the `vocab = "auto"` columns.
+    auto_cols: Vec<usize>,
     record: ByteRecord,
     // Scratch for one row, so a bad row leaves the chunk untouched (taken out while a row is
     // parsed and put back after; a bad row just drops it).
@@ -200,7 +213,8 @@ impl CsvSource {
             .iter()
             .map(|s| {
                 let kind = match (s.vocab, s.hash_buckets) {
-                    (Some(v), _) => SparseKind::Id { vocab: v as u64 },
+                    (Some(Vocab::Fixed(v)), _) => SparseKind::Id { vocab: v as u64 },
+                    (Some(Vocab::Auto), _) => SparseKind::AutoId,
                     (None, Some(b)) => SparseKind::Hash { buckets: b },
                     (None, None) => return Err(DataError::config(format!("sparse column {:?} has no size", s.column))),
                 };
@@ -222,7 +236,15 @@ impl CsvSource {
             .iter()
             .map(|c| find(c, "split key"))
             .collect::<Result<Vec<_>, _>>()?;
+        let auto_cols: Vec<usize> = sparse
+            .iter()
+            .enumerate()
+            .filter(|(_, (_, k))| matches!(k, SparseKind::AutoId))
+            .map(|(i, _)| i)
+            .collect();
         Ok(CsvSource {
+            auto_max: vec![None; sparse.len()],
+            auto_cols,
             reader,
             name,
             fields: header.len(),
@@ -263,6 +285,14 @@ impl CsvSource {
             kind,
             why,
         }
+    }
+
+    fn not_an_id(&self, col: usize, v: &[u8]) -> DataError {
+        self.bad(
+            Some(col),
+            BadRowKind::BadId,
+            format!("{} is not a non-negative integer id", show(v)),
+        )
     }
 
     fn field(&self, col: usize) -> &[u8] {
@@ -357,13 +387,31 @@ impl CsvSource {
                             ),
                         ));
                     }
-                    None => {
+                    None => return Err(self.not_an_id(c, v)),
+                },
+                SparseKind::AutoId => match parse_id(v) {
+                    Some(id) if id < MAX_AUTO_VOCAB as u64 => id as u32,
+                    Some(id) if id > MAX_ID => {
                         return Err(self.bad(
                             Some(c),
-                            BadRowKind::BadId,
-                            format!("{} is not a non-negative integer id", show(v)),
+                            BadRowKind::IdOutOfVocab,
+                            format!("id {id} does not fit in 32 bits (ids go up to {MAX_ID})"),
                         ));
                     }
+                    Some(id) => {
+                        return Err(self.bad(
+                            Some(c),
+                            BadRowKind::IdOutOfVocab,
+                            format!(
+                                "id {id} would need an embedding table of {} rows; vocab = \"auto\" stops at {MAX_AUTO_VOCAB} \
+                                 (ids 0..={}): give the column an explicit `vocab` if the table is meant to be that \
+                                 large, or `hash_buckets` for sparse raw ids",
+                                id + 1,
+                                MAX_AUTO_VOCAB - 1
+                            ),
+                        ));
+                    }
+                    None => return Err(self.not_an_id(c, v)),
                 },
             };
             sparse.push(id);
@@ -378,7 +426,9 @@ impl CsvSource {
                 None => Some(format!("{} is not a number", show(v))),
                 Some(x) if !x.is_finite() => Some(format!("{} is not a finite number", show(v))),
                 Some(x) if x.abs() > f64::from(f32::MAX) => Some(format!("{} does not fit in an f32", show(v))),
-                Some(x) if norm == Normalize::Log1p && x <= -1.0 => {
+                // Checked on the f32 that is stored: -0.999999999 rounds to -1 in f32, whose
+                // log1p is -inf.
+                Some(x) if norm.takes_log1p() && (x as f32) <= -1.0 => {
                     Some(format!("{} is <= -1, where log1p is undefined", show(v)))
                 }
                 Some(x) => {
@@ -420,7 +470,12 @@ impl CsvSource {
             mix64(h)
         };
 
-        // Everything parsed: commit the row.
+        // Everything parsed: commit the row (and only now let its ids grow an auto vocabulary,
+        // so a skipped bad row never does).
+        for &k in &self.auto_cols {
+            let id = self.row_sparse[k];
+            self.auto_max[k] = Some(self.auto_max[k].map_or(id, |m| m.max(id)));
+        }
         out.scenario.push(scenario);
         out.sparse.extend_from_slice(&self.row_sparse);
         out.dense.extend_from_slice(&self.row_dense);

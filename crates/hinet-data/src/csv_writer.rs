@@ -18,6 +18,7 @@ pub fn schema_for(data: &Dataset, name: &str, file: impl Into<PathBuf>) -> Schem
         name: name.to_string(),
         delimiter: None,
         scenarios: spec.scenarios.clone(),
+        scenario_names: Vec::new(),
         scenario_column: Some("scenario".into()),
         tasks: spec
             .tasks

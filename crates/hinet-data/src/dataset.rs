@@ -23,7 +23,8 @@ pub struct Dataset {
     pub dense: Vec<f32>,
     /// Labels, row-major `[rows * tasks]`, each 0.0 or 1.0.
     pub labels: Vec<f32>,
-    /// True probabilities, row-major `[rows * tasks]` (synthetic data only).
+    /// True probabilities, row-major `[rows * tasks]`: from the generator or a schema's
+    /// `oracle_columns`, for the oracle AUC only (never features).
     pub oracle: Option<Vec<f32>>,
     /// Per-row key for hash splits: a hash of the schema's `split_key` columns, or the row's
     /// position among all data rows read (for the generator: the row index).

@@ -16,7 +16,8 @@ pub enum BadRowKind {
     BadNumber,
     /// A sparse integer id is not a non-negative integer.
     BadId,
-    /// A sparse integer id is not below the field's vocabulary size.
+    /// A sparse integer id is not below the field's vocabulary size (or, for `vocab = "auto"`,
+    /// would need a table beyond [`crate::MAX_AUTO_VOCAB`] or 32 bits).
     IdOutOfVocab,
     /// The scenario value is not in the schema's `scenarios` list.
     UnknownScenario,

@@ -6,16 +6,18 @@
 //! input into that shape and nothing else: it knows files, not models.
 //!
 //! - [`Schema`] (TOML): which column is the scenario (or one scenario per file), the label
-//!   column of each task, sparse columns (integer ids below a vocabulary, or strings hashed with
-//!   FNV-1a into buckets) and dense columns with their [`Normalize`] method.
+//!   column of each task, sparse columns (integer ids below a vocabulary, fixed or discovered
+//!   while loading, or strings hashed with FNV-1a into buckets) and dense columns with their
+//!   [`Normalize`] method.
 //! - Readers: [`stream`] parses CSV/TSV (gzip by extension) in a background thread and yields
 //!   chunks; [`load`] collects them. Bad rows stop the read with a [`DataError`] naming file,
 //!   line and column, or are skipped and counted ([`ReadOptions::skip_bad_rows`], [`SkipReport`]).
-//! - [`presets`]: the public samples in the shared data folder (Ali-CCP, AliExpress,
-//!   MovieLens-100K).
+//! - [`presets`]: ready-made schemas for public datasets (Ali-CCP, AliExpress, MovieLens),
+//!   read from a folder the caller supplies; they read the public samples and the full data.
 //! - [`synthetic`]: the built-in default dataset, a multi-scenario, multi-task generator that
 //!   knows each row's true probabilities (so evaluations can report the oracle AUC).
-//! - [`Dataset`] (columnar, row-major), [`SplitSpec`] (hash of a row key, or by file),
+//! - [`Dataset`] (columnar, row-major), [`SplitSpec`] (hash of a row key; by file; by file with
+//!   validation rows carved from the training files; [`split_for_files`] picks one),
 //!   [`DenseNormalizer`] (fitted on train, serialisable) and [`Batch`] (rows grouped by scenario,
 //!   sparse ids field-major), filled without allocation by [`Dataset::fill_batch`].
 //!
@@ -71,6 +73,6 @@ pub use error::{BadRowKind, DataError};
 pub use normalize::{ColumnTransform, DenseNormalizer, Normalize};
 pub use presets::{Preset, preset};
 pub use reader::{ChunkStream, Loaded, ReadOptions, SkipReport, load, stream};
-pub use schema::{DenseColumn, InputFile, LabelRule, Part, Schema, SparseColumn, TaskColumn};
+pub use schema::{DenseColumn, InputFile, LabelRule, MAX_AUTO_VOCAB, Part, Schema, SparseColumn, TaskColumn, Vocab};
 pub use spec::{FeatureSpec, SparseField};
-pub use split::{SplitSpec, Splits};
+pub use split::{SplitSpec, Splits, split_for_files};

@@ -16,11 +16,29 @@ pub enum Normalize {
     /// Used as is.
     #[default]
     None,
-    /// `(x - mean) / std` with mean and std of the training split.
+    /// `(x - mean) / std` with the mean and population standard deviation of the training
+    /// split (computed in f64).
     #[serde(alias = "standardise")]
     Standardize,
-    /// `ln(1 + x)`, for non-negative heavy-tailed values (prices, counts); x must be > -1.
+    /// `ln(1 + x)` (computed in f32), for non-negative heavy-tailed values (prices, counts);
+    /// x must be > -1.
     Log1p,
+    /// `(ln(1 + x) - mean) / std`: log1p as [`Normalize::Log1p`], then standardised with the
+    /// mean and population standard deviation of the *transformed* training values. For
+    /// heavy-tailed values whose logarithm is still far from zero mean and unit scale.
+    #[serde(rename = "log1p_standardize", alias = "log1p_standardise")]
+    Log1pStandardize,
+}
+
+impl Normalize {
+    /// Whether the method takes `ln(1 + x)` (so x must be > -1).
+    pub fn takes_log1p(self) -> bool {
+        matches!(self, Normalize::Log1p | Normalize::Log1pStandardize)
+    }
+    /// Whether the method standardises with fitted statistics.
+    pub fn standardizes(self) -> bool {
+        matches!(self, Normalize::Standardize | Normalize::Log1pStandardize)
+    }
 }
 
 /// The fitted transform of one dense column.
@@ -30,10 +48,12 @@ pub struct ColumnTransform {
     pub name: String,
     /// The method.
     pub method: Normalize,
-    /// Training mean (standardise only; 0 otherwise).
+    /// Training mean (of ln(1 + x) for `log1p_standardize`); 0 for methods that do not
+    /// standardise.
     pub mean: f64,
-    /// Training standard deviation (standardise only; 1 otherwise, and 1 for a constant column
-    /// so that it maps to 0 instead of NaN).
+    /// Training population standard deviation (of ln(1 + x) for `log1p_standardize`); 1 for
+    /// methods that do not standardise, and 1 for a constant column so that it maps to 0
+    /// instead of NaN.
     pub std: f64,
 }
 
@@ -62,8 +82,27 @@ impl DenseNormalizer {
         let mut columns = Vec::with_capacity(d);
         for (c, (name, &method)) in train.spec.dense.iter().zip(&train.dense_normalize).enumerate() {
             let (mut mean, mut std) = (0.0, 1.0);
-            if method == Normalize::Standardize && n > 0 {
-                let col = || train.dense.iter().skip(c).step_by(d).map(|&x| f64::from(x));
+            if method.standardizes() && n > 0 {
+                let raw = || train.dense.iter().skip(c).step_by(d);
+                if method.takes_log1p()
+                    && let Some(r) = raw().position(|&x| x <= -1.0)
+                {
+                    return Err(DataError::config(format!(
+                        "row {r}: column {name:?}: value {} <= -1 for log1p",
+                        train.dense[r * d + c]
+                    )));
+                }
+                // The statistics of exactly what apply_row feeds into the standardisation: the
+                // f32 log1p for log1p_standardize.
+                let col = || {
+                    raw().map(move |&x| {
+                        if method.takes_log1p() {
+                            f64::from(x.ln_1p())
+                        } else {
+                            f64::from(x)
+                        }
+                    })
+                };
                 mean = col().sum::<f64>() / n as f64;
                 let var = col().map(|x| (x - mean) * (x - mean)).sum::<f64>() / n as f64;
                 std = var.sqrt();
@@ -117,6 +156,12 @@ impl DenseNormalizer {
                         return Err(c);
                     }
                     *x = x.ln_1p();
+                }
+                Normalize::Log1pStandardize => {
+                    if *x <= -1.0 {
+                        return Err(c);
+                    }
+                    *x = ((f64::from(x.ln_1p()) - t.mean) / t.std) as f32;
                 }
             }
         }

@@ -97,7 +97,9 @@ impl fmt::Display for SkipReport {
 enum Msg {
     Chunk(Box<Dataset>),
     Failed(DataError),
-    Done(SkipReport),
+    /// The end: what was skipped, and per sparse column the largest id of an accepted row for
+    /// `vocab = "auto"` columns.
+    Done(SkipReport, Vec<Option<u32>>),
 }
 
 /// Iterator over the chunks of a streamed read; see [`stream`].
@@ -106,6 +108,7 @@ pub struct ChunkStream {
     handle: Option<JoinHandle<()>>,
     early_error: Option<DataError>,
     report: Option<SkipReport>,
+    auto_max: Option<Vec<Option<u32>>>,
     done: bool,
 }
 
@@ -139,9 +142,10 @@ impl Iterator for ChunkStream {
                 self.done = true;
                 Some(Err(e))
             }
-            Ok(Msg::Done(r)) => {
+            Ok(Msg::Done(r, auto_max)) => {
                 self.done = true;
                 self.report = Some(r);
+                self.auto_max = Some(auto_max);
                 None
             }
             Err(_) => {
@@ -166,12 +170,43 @@ impl Drop for ChunkStream {
 /// Reads `files` with `schema` in a background thread, yielding datasets of up to
 /// `options.chunk_rows` rows in file order. A configuration error is the first (and only) item;
 /// a bad row (without skipping) ends the stream with that error.
+///
+/// A column with `vocab = "auto"` is a configuration error here: every chunk must carry the
+/// final table sizes, which are only known at the end. Fix them first with
+/// [`Schema::fix_auto_vocab`] (from the trained model) or read everything with [`load`].
 pub fn stream(schema: &Schema, files: &[InputFile], options: &ReadOptions) -> ChunkStream {
+    if let Some(c) = schema.sparse.iter().find(|c| c.is_auto()) {
+        return ChunkStream::failed(DataError::config(format!(
+            "sparse column {:?} has vocab = \"auto\", whose size is only known once all files are read: \
+             load them with `load`, or fix the sizes to a trained model's with Schema::fix_auto_vocab before streaming",
+            c.column
+        )));
+    }
+    stream_any(schema, files, options)
+}
+
+impl ChunkStream {
+    fn failed(e: DataError) -> ChunkStream {
+        ChunkStream {
+            rx: None,
+            handle: None,
+            early_error: Some(e),
+            report: None,
+            auto_max: None,
+            done: false,
+        }
+    }
+}
+
+/// [`stream`] without the check against automatic vocabularies (for [`load`], which sets the
+/// sizes at the end).
+fn stream_any(schema: &Schema, files: &[InputFile], options: &ReadOptions) -> ChunkStream {
     let mut s = ChunkStream {
         rx: None,
         handle: None,
         early_error: None,
         report: None,
+        auto_max: None,
         done: false,
     };
     let checked = schema
@@ -223,13 +258,14 @@ pub(crate) fn empty_for(schema: &Schema) -> Dataset {
 fn read_all(schema: &Schema, files: &[InputFile], opt: &ReadOptions, tx: &SyncSender<Msg>) {
     let mut chunk = empty_for(schema);
     let mut report = SkipReport::default();
-    let result = read_files(schema, files, opt, tx, &mut chunk, &mut report);
+    let mut auto_max = vec![None; schema.sparse.len()];
+    let result = read_files(schema, files, opt, tx, &mut chunk, &mut report, &mut auto_max);
     // A failed send means the consumer went away: nothing left to do.
     if !chunk.is_empty() && tx.send(Msg::Chunk(Box::new(chunk))).is_err() {
         return;
     }
     let _ = match result {
-        Ok(()) => tx.send(Msg::Done(report)),
+        Ok(()) => tx.send(Msg::Done(report, auto_max)),
         Err(e) => tx.send(Msg::Failed(e)),
     };
 }
@@ -242,6 +278,7 @@ fn read_files(
     tx: &SyncSender<Msg>,
     chunk: &mut Dataset,
     report: &mut SkipReport,
+    auto_max: &mut [Option<u32>],
 ) -> Result<(), DataError> {
     let chunk_rows = opt.chunk_rows.max(1);
     let mut position: u64 = 0;
@@ -281,6 +318,9 @@ fn read_files(
                 why: "has a header but no data rows".into(),
             });
         }
+        for (all, file) in auto_max.iter_mut().zip(&src.auto_max) {
+            *all = (*all).max(*file);
+        }
     }
     Ok(())
 }
@@ -295,9 +335,12 @@ pub struct Loaded {
 }
 
 /// Reads `files` completely into memory (through the same chunked reader as [`stream`]).
+///
+/// A column with `vocab = "auto"` gets the largest id of the accepted rows of all `files`, plus
+/// one, as its vocabulary in the result's spec (1 when no row was accepted).
 pub fn load(schema: &Schema, files: &[InputFile], options: &ReadOptions) -> Result<Loaded, DataError> {
     let mut data = empty_for(schema);
-    let mut chunks = stream(schema, files, options);
+    let mut chunks = stream_any(schema, files, options);
     for chunk in chunks.by_ref() {
         let chunk = chunk?;
         if data.is_empty() {
@@ -307,5 +350,12 @@ pub fn load(schema: &Schema, files: &[InputFile], options: &ReadOptions) -> Resu
         }
     }
     let report = chunks.take_report().ok_or(DataError::ReaderGone)?;
+    let auto_max = chunks.auto_max.take().ok_or(DataError::ReaderGone)?;
+    for ((column, field), max) in schema.sparse.iter().zip(&mut data.spec.sparse).zip(auto_max) {
+        if column.is_auto() {
+            // The reader keeps auto ids below MAX_AUTO_VOCAB, so max + 1 fits.
+            field.vocab = max.map_or(1, |m| m as usize + 1);
+        }
+    }
     Ok(Loaded { data, report })
 }

@@ -25,6 +25,17 @@ pub enum Part {
     Test,
 }
 
+impl Part {
+    /// The name used in schemas: `train`, `valid` or `test`.
+    pub fn name(self) -> &'static str {
+        match self {
+            Part::Train => "train",
+            Part::Valid => "valid",
+            Part::Test => "test",
+        }
+    }
+}
+
 /// One input file.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -79,27 +90,97 @@ impl TaskColumn {
     }
 }
 
-/// A sparse categorical column: integer ids with a vocabulary, or any string hashed into buckets.
-/// Exactly one of `vocab` and `hash_buckets` must be set.
+/// Largest table an automatic vocabulary (`vocab = "auto"`) may grow to: 2^26 = 67,108,864 ids.
+///
+/// Well above the id counts of the public datasets (MovieLens-25M has under 300,000 movie ids),
+/// yet a table of this size already needs gigabytes once embedded and optimised. An id beyond it
+/// is far more likely a raw id or a timestamp marked as a label-encoded id by mistake than a
+/// real table, so it is a bad row; a deliberate larger table takes an explicit `vocab`
+/// (up to 2^32 - 1), sparse raw ids take `hash_buckets`.
+pub const MAX_AUTO_VOCAB: usize = 1 << 26;
+
+/// The vocabulary of an integer-id column: `vocab = 1000` or `vocab = "auto"` in TOML.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Vocab {
+    /// Ids are `0..n`; any other value is a bad row.
+    Fixed(usize),
+    /// The table size is discovered while loading: the largest id over all files loaded together,
+    /// plus one (at most [`MAX_AUTO_VOCAB`]). A trained model's sizes are put back with
+    /// [`Schema::fix_auto_vocab`] before other files are read for it.
+    Auto,
+}
+
+impl Serialize for Vocab {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        match self {
+            Vocab::Fixed(n) => s.serialize_u64(*n as u64),
+            Vocab::Auto => s.serialize_str("auto"),
+        }
+    }
+}
+
+impl<'de> Deserialize<'de> for Vocab {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        // A hand-written visitor instead of `#[serde(untagged)]`: an untagged enum's error ("did
+        // not match any variant") would not tell the user what `vocab` accepts.
+        struct V;
+        impl serde::de::Visitor<'_> for V {
+            type Value = Vocab;
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str("a positive integer (the number of ids) or \"auto\"")
+            }
+            fn visit_u64<E: serde::de::Error>(self, v: u64) -> Result<Vocab, E> {
+                usize::try_from(v)
+                    .map(Vocab::Fixed)
+                    .map_err(|_| E::custom(format!("vocab {v} is too large")))
+            }
+            fn visit_i64<E: serde::de::Error>(self, v: i64) -> Result<Vocab, E> {
+                match u64::try_from(v) {
+                    Ok(v) => self.visit_u64(v),
+                    Err(_) => Err(E::invalid_value(serde::de::Unexpected::Signed(v), &self)),
+                }
+            }
+            fn visit_str<E: serde::de::Error>(self, v: &str) -> Result<Vocab, E> {
+                if v == "auto" {
+                    Ok(Vocab::Auto)
+                } else {
+                    Err(E::invalid_value(serde::de::Unexpected::Str(v), &self))
+                }
+            }
+        }
+        d.deserialize_any(V)
+    }
+}
+
+/// A sparse categorical column: integer ids with a vocabulary (fixed, or discovered from the
+/// data), or any string hashed into buckets. Exactly one of `vocab` and `hash_buckets` must be set.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct SparseColumn {
     /// Header name.
     pub column: String,
-    /// Values are non-negative integers below `vocab`; anything else is a bad row.
+    /// Values are non-negative integers below the vocabulary; anything else is a bad row.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub vocab: Option<usize>,
+    pub vocab: Option<Vocab>,
     /// Values are arbitrary strings, mapped to `0..hash_buckets` by a stable hash (FNV-1a).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub hash_buckets: Option<usize>,
 }
 
 impl SparseColumn {
-    /// An integer-id column.
+    /// An integer-id column with a fixed vocabulary (ids `0..vocab`).
     pub fn ids(column: impl Into<String>, vocab: usize) -> Self {
         SparseColumn {
             column: column.into(),
-            vocab: Some(vocab),
+            vocab: Some(Vocab::Fixed(vocab)),
+            hash_buckets: None,
+        }
+    }
+    /// An integer-id column whose vocabulary is discovered while loading ([`Vocab::Auto`]).
+    pub fn auto_ids(column: impl Into<String>) -> Self {
+        SparseColumn {
+            column: column.into(),
+            vocab: Some(Vocab::Auto),
             hash_buckets: None,
         }
     }
@@ -111,9 +192,18 @@ impl SparseColumn {
             hash_buckets: Some(buckets),
         }
     }
-    /// The embedding-table size of this column.
+    /// Whether the vocabulary is discovered while loading.
+    pub fn is_auto(&self) -> bool {
+        self.vocab == Some(Vocab::Auto)
+    }
+    /// The embedding-table size of this column; 0 for an automatic vocabulary, which is only
+    /// known once the data is loaded (the loaded [`crate::Dataset`]'s spec has it).
     pub fn table_size(&self) -> usize {
-        self.vocab.or(self.hash_buckets).unwrap_or(0)
+        match (self.vocab, self.hash_buckets) {
+            (Some(Vocab::Fixed(v)), _) => v,
+            (Some(Vocab::Auto), _) => 0,
+            (None, b) => b.unwrap_or(0),
+        }
     }
 }
 
@@ -163,6 +253,11 @@ pub struct Schema {
     /// Scenario values in index order: the value `scenarios[m]` becomes scenario m. Any other
     /// value is an error (never a silent new scenario).
     pub scenarios: Vec<String>,
+    /// Optional display names of the scenarios, one per value in `scenarios` and in the same
+    /// order (e.g. `["age<25", "age25-34", "age35+"]` for values `["0", "1", "2"]`). The model,
+    /// its checkpoint and the AUC tables see these names; the data still holds the values.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub scenario_names: Vec<String>,
     /// The column holding the scenario value. Without it, each input file names its scenario.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub scenario_column: Option<String>,
@@ -181,7 +276,9 @@ pub struct Schema {
     /// one split). Empty: the row's position among all data rows of all files.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub split_key: Vec<String>,
-    /// Optional columns with true probabilities, one per task (written by the synthetic generator).
+    /// Optional columns with true probabilities, one per task in task order (the synthetic
+    /// generator writes them). Used only to report the oracle AUC beside the model's; never
+    /// features.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub oracle_columns: Vec<String>,
     /// Input files (optional here; they can also be given separately).
@@ -238,6 +335,21 @@ impl Schema {
         if self.scenarios.len() > u32::MAX as usize {
             return bad("too many scenarios".into());
         }
+        if !self.scenario_names.is_empty() {
+            if self.scenario_names.len() != self.scenarios.len() {
+                return bad(format!(
+                    "{} scenario_names for {} scenarios; give one name per scenario value, in the same order",
+                    self.scenario_names.len(),
+                    self.scenarios.len()
+                ));
+            }
+            if self.scenario_names.iter().any(|n| n.trim().is_empty()) {
+                return bad("a scenario name is empty".into());
+            }
+            if let Some(d) = find_duplicate(self.scenario_names.iter().map(String::as_str)) {
+                return bad(format!("scenario name {d:?} is listed twice"));
+            }
+        }
         if self.tasks.is_empty() {
             return bad("no tasks; add at least one [[tasks]] entry".into());
         }
@@ -246,7 +358,8 @@ impl Schema {
         }
         for s in &self.sparse {
             match (s.vocab, s.hash_buckets) {
-                (Some(v), None) | (None, Some(v)) => {
+                (Some(Vocab::Auto), None) => {}
+                (Some(Vocab::Fixed(v)), None) | (None, Some(v)) => {
                     if v == 0 || v > u32::MAX as usize {
                         return bad(format!("sparse column {:?}: size {v} must be in 1..=2^32-1", s.column));
                     }
@@ -310,10 +423,55 @@ impl Schema {
         Ok(())
     }
 
-    /// The model-facing description of the data this schema produces.
+    /// The scenario names the model sees: `scenario_names` if given, else the values.
+    pub fn scenario_display(&self) -> &[String] {
+        if self.scenario_names.is_empty() {
+            &self.scenarios
+        } else {
+            &self.scenario_names
+        }
+    }
+
+    /// Whether some sparse column has `vocab = "auto"`.
+    pub fn has_auto_vocab(&self) -> bool {
+        self.sparse.iter().any(SparseColumn::is_auto)
+    }
+
+    /// Replaces every `vocab = "auto"` with the table size a trained model has for the
+    /// same-named field (`trained`: `(name, vocab)` pairs, e.g. from its checkpoint).
+    ///
+    /// Evaluating or scoring other files must keep the trained tables: discovering the
+    /// vocabulary again would give another size (a model mismatch) or, worse, ids the model
+    /// never had a row for. With the sizes fixed, such an id is a bad row naming file, line and
+    /// column. Fixed vocabularies and hashed columns are left as they are.
+    pub fn fix_auto_vocab<'a>(&mut self, trained: impl IntoIterator<Item = (&'a str, usize)>) -> Result<(), DataError> {
+        let trained: Vec<(&str, usize)> = trained.into_iter().collect();
+        for s in self.sparse.iter_mut().filter(|s| s.is_auto()) {
+            match trained.iter().find(|(name, _)| *name == s.column) {
+                Some(&(_, v)) if v >= 1 && v <= u32::MAX as usize => s.vocab = Some(Vocab::Fixed(v)),
+                Some(&(_, v)) => {
+                    return Err(DataError::config(format!(
+                        "sparse column {:?}: the trained vocabulary {v} is not in 1..=2^32-1",
+                        s.column
+                    )));
+                }
+                None => {
+                    return Err(DataError::config(format!(
+                        "sparse column {:?} has vocab = \"auto\", but the trained model has no field of that name",
+                        s.column
+                    )));
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// The model-facing description of the data this schema produces. A column with
+    /// `vocab = "auto"` has vocab 0 here (unknown until loaded); the spec of the loaded
+    /// [`crate::Dataset`] has the discovered size.
     pub fn feature_spec(&self) -> FeatureSpec {
         FeatureSpec {
-            scenarios: self.scenarios.clone(),
+            scenarios: self.scenario_display().to_vec(),
             tasks: self.tasks.iter().map(|t| t.name.clone()).collect(),
             sparse: self
                 .sparse

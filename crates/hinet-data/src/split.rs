@@ -4,13 +4,16 @@
 //! order: the assignment of a row does not depend on which other rows exist, so appending data
 //! or skipping a bad row never moves other rows between splits, and a key of `user_id` keeps
 //! every user's rows in one split.
+//!
+//! Most public datasets ship train and test files only; [`SplitSpec::FileValid`] keeps them and
+//! carves the validation rows out of the training files by the same row-key hash.
 
 use serde::{Deserialize, Serialize};
 
 use crate::dataset::Dataset;
 use crate::error::DataError;
 use crate::hash::unit_interval;
-use crate::schema::Part;
+use crate::schema::{InputFile, Part};
 
 /// How to split a dataset.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
@@ -30,6 +33,17 @@ pub enum SplitSpec {
     },
     /// By the `part` of each row's input file; every file must have one.
     File,
+    /// By file, with validation rows carved from the training files: a row of a `train` file
+    /// goes to validation when the seeded hash of its key (see [`Dataset::row_key`]) falls below
+    /// `valid`; rows of `valid` and `test` files stay where their file puts them. Serialised as
+    /// `{"by": "file_valid", "valid": 0.1, "seed": 2024}`.
+    #[serde(rename = "file_valid")]
+    FileValid {
+        /// Fraction of the training files' rows that go to validation, in (0, 1).
+        valid: f64,
+        /// Seed mixed into the hash (another seed, another validation set).
+        seed: u64,
+    },
 }
 
 impl SplitSpec {
@@ -42,6 +56,62 @@ impl SplitSpec {
             seed,
         }
     }
+
+    /// A split by file with `valid` of the training files' rows carved out for validation.
+    pub fn file_valid(valid: f64, seed: u64) -> SplitSpec {
+        SplitSpec::FileValid { valid, seed }
+    }
+
+    /// This split with a validation fraction carved from the training files (what `hinet`'s
+    /// `--valid-fraction` asks for): a split by file becomes [`SplitSpec::FileValid`] (an
+    /// existing one gets the new fraction and seed). A hash split is an error: its validation
+    /// share is already one of its own fractions, and silently changing it would move rows that
+    /// the user's fractions put into training or test.
+    pub fn carve_valid(self, valid: f64, seed: u64) -> Result<SplitSpec, DataError> {
+        if !(valid.is_finite() && valid > 0.0 && valid < 1.0) {
+            return Err(DataError::config(format!(
+                "validation fraction {valid} of the training files must be in (0, 1)"
+            )));
+        }
+        match self {
+            SplitSpec::File | SplitSpec::FileValid { .. } => Ok(SplitSpec::FileValid { valid, seed }),
+            SplitSpec::Hash { .. } => Err(DataError::config(
+                "a validation fraction is carved from training files, but this data is split by hash, \
+                 not by file (give every input file a `part`, or set the hash split's own fractions)",
+            )),
+        }
+    }
+}
+
+/// The split that fits `files`: by file when every file has a `part`, `hash` when none has
+/// (or there are no files), and an error naming both groups when only some have one.
+///
+/// A mixed list is an error rather than a silent hash split of everything: a hash split would
+/// put rows of the file marked `test` into training (and training rows into the test set).
+pub fn split_for_files(files: &[InputFile], hash: SplitSpec) -> Result<SplitSpec, DataError> {
+    let (with, without): (Vec<&InputFile>, Vec<&InputFile>) = files.iter().partition(|f| f.part.is_some());
+    if without.is_empty() && !with.is_empty() {
+        return Ok(SplitSpec::File);
+    }
+    if with.is_empty() {
+        return Ok(hash);
+    }
+    let list = |fs: &[&InputFile]| {
+        fs.iter()
+            .map(|f| match f.part {
+                Some(p) => format!("{} ({})", f.path.display(), p.name()),
+                None => f.path.display().to_string(),
+            })
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
+    Err(DataError::config(format!(
+        "some input files have a `part` and others do not, so neither a split by file nor a hash \
+         split fits; give every file a part (train, valid or test) or none. With a part: {}. \
+         Without: {}",
+        list(&with),
+        list(&without)
+    )))
 }
 
 /// The three parts of a split.
@@ -84,10 +154,24 @@ impl Dataset {
                     out[part].push(r);
                 }
             }
-            SplitSpec::File => {
+            SplitSpec::File | SplitSpec::FileValid { .. } => {
+                let carve = match *spec {
+                    SplitSpec::FileValid { valid, seed } => {
+                        if !(valid.is_finite() && valid > 0.0 && valid < 1.0) {
+                            return Err(DataError::config(format!(
+                                "validation fraction {valid} of the training files must be in (0, 1)"
+                            )));
+                        }
+                        Some((valid, seed))
+                    }
+                    _ => None,
+                };
                 for (r, part) in self.file_part.iter().enumerate() {
                     let k = match part {
-                        Some(Part::Train) => 0,
+                        Some(Part::Train) => match carve {
+                            Some((valid, seed)) if unit_interval(self.row_key[r], seed) < valid => 1,
+                            _ => 0,
+                        },
                         Some(Part::Valid) => 1,
                         Some(Part::Test) => 2,
                         None => {

@@ -364,3 +364,127 @@ fn synthetic_written_as_csv_reads_back_identically() {
         }
     }
 }
+
+#[test]
+fn scenario_names_are_what_the_model_sees() {
+    let text = SCHEMA.replace(
+        "scenarios = [\"a\", \"b\"]",
+        "scenarios = [\"a\", \"b\"]\nscenario_names = [\"home page\", \"basket\"]",
+    );
+    let s = Schema::from_toml_str(&text).unwrap();
+    assert_eq!(s.feature_spec().scenarios, vec!["home page", "basket"]);
+    let dir = tempfile::tempdir().unwrap();
+    let p = write(
+        dir.path(),
+        "x.csv",
+        &format!("{HEADER}b,1,paris,1,30,0,0\na,2,rome,2,31,1,1\n"),
+    );
+    let d = load(&s, &[InputFile::new(&p)], &ReadOptions::default()).unwrap().data;
+    // The data still holds values; the spec names them.
+    assert_eq!(d.scenario, vec![1, 0]);
+    assert_eq!(d.spec.scenarios, vec!["home page", "basket"]);
+    // Unknown values are reported as values.
+    let bad = write(dir.path(), "y.csv", &format!("{HEADER}basket,1,paris,1,30,0,0\n"));
+    let e = load(&s, &[InputFile::new(&bad)], &ReadOptions::default()).unwrap_err();
+    assert!(
+        e.to_string()
+            .contains(r#"scenario "basket" is not one of the schema's scenarios ["a", "b"]"#),
+        "{e}"
+    );
+    // Round trip keeps the names; without names the key is not written.
+    assert_eq!(Schema::from_toml_str(&s.to_toml_string().unwrap()).unwrap(), s);
+    assert!(!schema().to_toml_string().unwrap().contains("scenario_names"));
+    assert_eq!(schema().feature_spec().scenarios, vec!["a", "b"]);
+}
+
+#[test]
+fn bad_scenario_names() {
+    let with = |names: &str| {
+        Schema::from_toml_str(&SCHEMA.replace(
+            "scenarios = [\"a\", \"b\"]",
+            &format!("scenarios = [\"a\", \"b\"]\nscenario_names = {names}"),
+        ))
+        .unwrap_err()
+        .to_string()
+    };
+    let e = with("[\"x\"]");
+    assert!(e.contains("1 scenario_names for 2 scenarios"), "{e}");
+    let e = with("[\"x\", \"x\"]");
+    assert!(e.contains("scenario name \"x\" is listed twice"), "{e}");
+    let e = with("[\"x\", \" \"]");
+    assert!(e.contains("a scenario name is empty"), "{e}");
+}
+
+#[test]
+fn vocab_is_a_number_or_auto() {
+    let s = Schema::from_toml_str(&SCHEMA.replace("vocab = 10", "vocab = \"auto\"")).unwrap();
+    assert!(s.sparse[0].is_auto() && s.has_auto_vocab());
+    assert_eq!(s.sparse[0].vocab, Some(hinet_data::Vocab::Auto));
+    let text = s.to_toml_string().unwrap();
+    assert!(text.contains("vocab = \"auto\""), "{text}");
+    assert_eq!(Schema::from_toml_str(&text).unwrap(), s);
+    assert_eq!(schema().sparse[0].vocab, Some(hinet_data::Vocab::Fixed(10)));
+    // The vocabulary comes from the loaded rows; ids beyond 10 are fine now.
+    let dir = tempfile::tempdir().unwrap();
+    let a = write(dir.path(), "a.csv", &format!("{HEADER}a,12,paris,1,30,0,0\n"));
+    let b = write(
+        dir.path(),
+        "b.csv",
+        &format!("{HEADER}a,40,paris,1,30,0,0\nb,7,rome,1,30,0,0\n"),
+    );
+    let d = load(&s, &[InputFile::new(&a), InputFile::new(&b)], &ReadOptions::default())
+        .unwrap()
+        .data;
+    assert_eq!(d.spec.sparse[0].vocab, 41);
+    assert_eq!(d.sparse.iter().step_by(2).copied().collect::<Vec<_>>(), vec![12, 40, 7]);
+    d.validate().unwrap();
+    for (bad, want) in [
+        (
+            "vocab = \"big\"",
+            "expected a positive integer (the number of ids) or \"auto\"",
+        ),
+        (
+            "vocab = -3",
+            "expected a positive integer (the number of ids) or \"auto\"",
+        ),
+        ("vocab = 0", "size 0 must be in 1..=2^32-1"),
+        ("vocab = 4294967296", "size 4294967296 must be in 1..=2^32-1"),
+        (
+            "vocab = \"auto\"\nhash_buckets = 8",
+            "exactly one of `vocab` and `hash_buckets`",
+        ),
+    ] {
+        let e = Schema::from_toml_str(&SCHEMA.replace("vocab = 10", bad)).unwrap_err();
+        assert!(e.to_string().contains(want), "{bad}: {e}");
+    }
+}
+
+#[test]
+fn log1p_standardize_reads_and_rejects_values_at_or_below_minus_one() {
+    let s = Schema::from_toml_str(&SCHEMA.replace("\"log1p\"", "\"log1p_standardize\"")).unwrap();
+    assert_eq!(s.dense[0].normalize, hinet_data::Normalize::Log1pStandardize);
+    let british = Schema::from_toml_str(&SCHEMA.replace("\"log1p\"", "\"log1p_standardise\"")).unwrap();
+    assert_eq!(british, s);
+    assert!(
+        s.to_toml_string()
+            .unwrap()
+            .contains("normalize = \"log1p_standardize\"")
+    );
+    let dir = tempfile::tempdir().unwrap();
+    for (value, line) in [("-1", 3), ("-0.9999999999", 3)] {
+        // -0.9999999999 is above -1, but the f32 it is stored as is -1: log1p would be -inf.
+        let p = write(
+            dir.path(),
+            "x.csv",
+            &format!("{HEADER}a,1,paris,1,30,0,0\na,1,paris,{value},30,0,0\n"),
+        );
+        let e = load(&s, &[InputFile::new(&p)], &ReadOptions::default()).unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            format!(
+                r#"{}:{line}: column "price": "{value}" is <= -1, where log1p is undefined"#,
+                p.display()
+            )
+        );
+    }
+}

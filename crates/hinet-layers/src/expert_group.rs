@@ -1,5 +1,5 @@
 //! `ExpertGroup`: the paper's sub-expert integration, `E(x) = sum_k g_k(x) Q_k(x)` with
-//! `g = softmax(W x + b)` (HiNet, section 2.1 of our spec).
+//! `g = softmax(W x + b)` (HiNet, section 2.1 of docs/paper.md).
 
 use crate::error::Result;
 use crate::expert_stack::ExpertStack;

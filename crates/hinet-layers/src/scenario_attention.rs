@@ -1,5 +1,5 @@
 //! `ScenarioAttention` (SAN): for a row of scenario i, mixes the *other* scenarios' expert
-//! outputs with weights that depend only on i (HiNet, section 2.2 of our spec):
+//! outputs with weights that depend only on i (HiNet, section 2.2 of docs/paper.md):
 //! `a_i = softmax over m != i of (W_a^i e_i + b_a^i)_m`, `A_i = sum_{m != i} a_i[m] S_m(x)`.
 //!
 //! Because the weights depend only on the scenario, they form an M x M matrix (row i: how much

@@ -1,7 +1,8 @@
 //! `ModelConfig`: every switch of HiNet and its baselines, read from TOML.
 //!
-//! Defaults follow the paper as restated in our spec (docs: ../shared/docs/hinet.md, section
-//! 2.5); the `official_*` switches reproduce the official TensorFlow code where it differs.
+//! Defaults follow the paper as restated in docs/paper.md; `gate_relu`, `cgc_sum_gate`,
+//! `san_hidden`, `san_renormalise = false` and `cgc_shared_across_scenarios` reproduce the
+//! official TensorFlow code where it differs.
 
 use crate::error::{ModelError, Result, config_err};
 use serde::{Deserialize, Serialize};
@@ -90,7 +91,7 @@ pub struct ModelConfig {
 
     /// Tower MLP widths (then one logit).
     pub tower_hidden: Vec<usize>,
-    /// Dropout after every expert and tower layer.
+    /// Dropout after every hidden layer of the towers (the experts have none).
     pub dropout: f64,
 
     /// Loss weight per task.
@@ -111,7 +112,7 @@ impl Default for ModelConfig {
     fn default() -> Self {
         Self {
             architecture: Architecture::Hinet,
-            scenarios: (0..3).map(|i| format!("scenario{i}")).collect(),
+            scenarios: (0..3).map(|i| format!("s{i}")).collect(),
             tasks: vec!["ctr".into(), "ctcvr".into()],
             sparse: Vec::new(),
             dense: Vec::new(),
@@ -156,15 +157,22 @@ impl ModelConfig {
         toml::to_string(self).map_err(|e| ModelError::Parse(e.to_string()))
     }
 
-    /// `bench-default` (../shared/docs/bench-default.md): 6 scenarios, 2 tasks, 20 fields of
-    /// 10,000 ids x 16, input batch norm, scenario embedding 16, 5 sub-experts 320 -> 128 -> 64,
-    /// SAN without renormalisation, CGC 2 + 2 x 2 experts 192 -> 128 -> 64, towers 128 -> 64.
+    /// `bench-default` (docs/bench-default.md): 6 scenarios, 2 tasks, 20 fields of 10,000 ids x
+    /// 16, input batch norm, scenario embedding 16, 5 sub-experts 320 -> 128 -> 64, SAN without
+    /// renormalisation, CGC 2 + 2 x 2 experts 192 -> 128 -> 64, towers 128 -> 64.
+    ///
+    /// Scenario and field names are those of the synthetic generator's bench-default shape
+    /// (`hinet gen-data --shape bench-default`), so that data trains with this config as it is.
     pub fn bench_default() -> Self {
+        let fields = ["user_id", "item_id", "user_segment", "item_category"]
+            .map(String::from)
+            .into_iter()
+            .chain((0..16).map(|k| format!("noise_{k}")));
         Self {
-            scenarios: (0..6).map(|i| format!("scenario{i}")).collect(),
-            sparse: (0..20)
-                .map(|i| SparseFeature {
-                    name: format!("field{i}"),
+            scenarios: (0..6).map(|i| format!("s{i}")).collect(),
+            sparse: fields
+                .map(|name| SparseFeature {
+                    name,
                     vocab: 10_000,
                     dim: 16,
                 })

@@ -1,6 +1,6 @@
 //! # hinet-model
 //!
-//! HiNet (Zhou et al., ICDE 2023) as our specification restates it, with its baselines and
+//! HiNet (Zhou et al., ICDE 2023) as docs/paper.md restates it, with its baselines and
 //! ablations on the same engine and inputs, the loss, exact AUC metrics and checkpoints.
 //!
 //! - [`ModelConfig`] (TOML via serde): scenarios, tasks, features, every width and expert

@@ -123,23 +123,34 @@ impl MetricsTable {
         }
     }
 
-    /// A plain-text table: one line per scenario (and "all"), AUC / oracle AUC / logloss / rows
-    /// per task.
+    /// A plain-text table: one line per scenario (and "all"), AUC / logloss / rows per task,
+    /// with the oracle AUC beside the AUC only when the data has oracle probabilities.
     pub fn to_table(&self) -> String {
+        let has_oracle = self.overall.iter().any(|c| c.oracle_auc.is_some());
         let fmt_auc = |a: Option<f64>| a.map_or("  n/a ".to_string(), |v| format!("{v:.4}"));
-        let mut out = format!("{:<16}", "scenario");
+        let width = self.scenarios.iter().map(String::len).max().unwrap_or(0).max(8) + 2;
+        let mut out = format!("{:<width$}", "scenario");
         for t in &self.tasks {
-            out += &format!(" | {:<34}", format!("{t}: AUC (oracle) logloss rows/pos"));
+            let head = if has_oracle {
+                format!("{t}: AUC (oracle) logloss rows/pos")
+            } else {
+                format!("{t}: AUC logloss rows/pos")
+            };
+            out += &format!(" | {head:<34}");
         }
         out.push('\n');
         let line = |name: &str, cells: &[Cell]| {
-            let mut s = format!("{name:<16}");
+            let mut s = format!("{name:<width$}");
             for c in cells {
-                let oracle = c.oracle_auc.map_or(String::new(), |o| format!("({o:.4})"));
+                let oracle = if has_oracle {
+                    let o = c.oracle_auc.map_or("(n/a)".to_string(), |o| format!("({o:.4})"));
+                    format!(" {o:<8}")
+                } else {
+                    String::new()
+                };
                 s += &format!(
-                    " | {} {:<8} {:.4} {}/{}",
+                    " | {}{oracle} {:.4} {}/{}",
                     fmt_auc(c.auc),
-                    oracle,
                     c.logloss,
                     c.rows,
                     c.positives

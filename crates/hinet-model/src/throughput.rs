@@ -1,5 +1,5 @@
 //! Training-step throughput of a configuration on in-memory synthetic batches
-//! (../shared/docs/bench-default.md: i.i.d. rows, scenario drawn with the given shares, ids
+//! (docs/bench-default.md: i.i.d. rows, scenario drawn with the given shares, ids
 //! uniform, Bernoulli labels; no I/O in the timed loop).
 
 use crate::config::ModelConfig;

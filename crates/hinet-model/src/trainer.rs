@@ -24,6 +24,28 @@ pub struct TrainOptions {
     pub sparse_embeddings: bool,
     /// Clip the global gradient norm.
     pub clip_norm: Option<f64>,
+    /// Lazy L2 regularisation of embedding rows (`lambda`, 0: none). Each step, for every
+    /// distinct row of an embedding table that the batch uses, `lambda * row` is added to that
+    /// row's gradient, i.e. the loss gains `(lambda / 2) * sum ||e_r||^2` over the distinct rows
+    /// of the batch. Rows of ids absent from the batch are not penalised and the cost is
+    /// O(rows used x width) per step. Works with dense and sparse (`sparse_embeddings`)
+    /// updates and every optimiser (coupled into the gradient, AdamW included); not clipped.
+    /// Applied by the optimiser ([`ParamGroup::row_l2`]); see `docs/optim.md` §4.1.
+    pub embedding_l2: f64,
+}
+
+impl TrainOptions {
+    /// Refuses a negative, NaN or infinite `embedding_l2` (the optimiser checks the rest).
+    pub fn validate(&self) -> Result<()> {
+        let l = self.embedding_l2;
+        if !(l.is_finite() && l >= 0.0) {
+            return Err(ModelError::Config {
+                key: "embedding_l2".into(),
+                why: format!("must be finite and >= 0, got {l}"),
+            });
+        }
+        Ok(())
+    }
 }
 
 impl Default for TrainOptions {
@@ -34,6 +56,7 @@ impl Default for TrainOptions {
             lr: 1e-3,
             sparse_embeddings: false,
             clip_norm: None,
+            embedding_l2: 0.0,
         }
     }
 }
@@ -50,12 +73,26 @@ pub struct Trainer<F: Float> {
 }
 
 impl<F: Float> Trainer<F> {
-    /// A fresh model of `config` initialised from `seed`.
+    /// A fresh model of `config` initialised from `seed`. Invalid options are refused before
+    /// anything is built ([`TrainOptions::validate`], then the optimiser's own checks).
     pub fn new(config: &ModelConfig, seed: u64, options: &TrainOptions) -> Result<Self> {
+        options.validate()?;
         let mut store = ParamStore::new();
         let model = Model::new(config, &mut store, seed)?;
-        let groups = if options.sparse_embeddings {
-            vec![ParamGroup::new("embeddings", model.embedding_tables()).with_sparse(true)]
+        // The embedding tables get a group of their own when they are updated lazily or carry
+        // the row penalty. The penalty is applied by the optimiser rather than added to the
+        // loss here: the optimiser already receives each table's gradient as its distinct
+        // touched rows (merged by the backward sweep) and walks exactly those rows, so
+        // `lambda * e_r` is one fused multiply-add per element of a touched row, with no extra
+        // tape nodes, no set of batch ids to build and no allocation. Through the loss, a
+        // `sum(e^2)` over the gathered rows would penalise each row once per occurrence in the
+        // batch, and a per-distinct-row version would need the ids deduplicated every step.
+        let groups = if options.sparse_embeddings || options.embedding_l2 > 0.0 {
+            vec![
+                ParamGroup::new("embeddings", model.embedding_tables())
+                    .with_sparse(options.sparse_embeddings)
+                    .with_row_l2(options.embedding_l2),
+            ]
         } else {
             Vec::new()
         };

@@ -53,6 +53,38 @@ fn window_counts(windows: usize, mut work: impl FnMut()) -> Vec<usize> {
 fn warm_training_steps_do_not_allocate() {
     tiny_hinet_one_and_two_threads();
     bench_default_two_threads();
+    embedding_l2_dense_and_lazy();
+}
+
+/// The lazy embedding penalty (`embedding_l2`) is applied inside the optimiser's row loop:
+/// nothing allocated, with dense and with lazy embedding updates.
+fn embedding_l2_dense_and_lazy() {
+    for sparse in [false, true] {
+        let d = data::<f32>();
+        let options = TrainOptions {
+            sparse_embeddings: sparse,
+            embedding_l2: 1e-3,
+            ..TrainOptions::default()
+        };
+        let mut trainer = Trainer::<f32>::new(&tiny_config(), 1, &options).unwrap();
+        let pool = rayon::ThreadPoolBuilder::new().num_threads(1).build().unwrap();
+        pool.install(|| {
+            for _ in 0..3 {
+                trainer.step(&d.input()).unwrap();
+            }
+            let steps = 40;
+            let counts = window_counts(5, || {
+                for _ in 0..steps {
+                    trainer.step(&d.input()).unwrap();
+                }
+            });
+            println!("embedding_l2, sparse {sparse}: {counts:?} allocations in windows of {steps} warm steps");
+            assert!(
+                counts.contains(&0),
+                "embedding_l2, sparse {sparse}: allocations in every window of {steps} warm steps: {counts:?}"
+            );
+        });
+    }
 }
 
 fn tiny_hinet_one_and_two_threads() {

@@ -70,4 +70,19 @@ fn table_splits_by_scenario_and_reports_undefined_auc() {
     assert_eq!(t.overall[0].rows, 5);
     let text = t.to_table();
     assert!(text.contains("n/a") && text.contains("all"), "{text}");
+    assert!(!text.contains("oracle"), "no oracle column without oracle data: {text}");
+    // With oracle probabilities the column appears, beside each AUC.
+    let with = MetricsTable::compute(
+        &["a".into(), "b".into()],
+        &["ctr".into(), "ctcvr".into()],
+        &scenario,
+        &preds,
+        &labels,
+        Some(&preds),
+    );
+    let text = with.to_table();
+    assert!(
+        text.contains("ctr: AUC (oracle)") && text.contains("(1.0000)"),
+        "{text}"
+    );
 }

@@ -2,6 +2,7 @@
 //!
 //! ```text
 //! d_t = g_t + wd * p_{t-1}                 (Adam: L2 coupled into the gradient; AdamW: d_t = g_t)
+//!                                          (both: + row_l2 * p_{t-1} on rows a row gradient lists)
 //! m_t = beta1 * m_{t-1} + (1 - beta1) * d_t              (Alg. 1, line 7)
 //! v_t = beta2 * v_{t-1} + (1 - beta2) * d_t^2            (Alg. 1, line 8)
 //! p_t = p_{t-1} * (1 - lr * wd)                          (AdamW only: decoupled decay, Alg. 2 line 12)
@@ -25,8 +26,6 @@ pub(crate) struct AdamKernel<F> {
     pub step_size: F,
     /// `sqrt(1 - beta2^t)`.
     pub sqrt_bc2: F,
-    /// Coupled L2 weight decay (Adam); 0 for AdamW.
-    pub weight_decay: F,
     /// `1 - lr * wd` (AdamW); exactly 1 for Adam.
     pub decay: F,
     pub clip: F,
@@ -47,7 +46,6 @@ impl<F: Float> AdamKernel<F> {
             eps: F::of(eps),
             step_size: F::of(lr / bc1),
             sqrt_bc2: F::of(bc2.sqrt()),
-            weight_decay: F::of(if decoupled { 0.0 } else { wd }),
             decay: F::of(if decoupled { 1.0 - lr * wd } else { 1.0 }),
             clip: F::of(clip),
         }
@@ -55,10 +53,12 @@ impl<F: Float> AdamKernel<F> {
 }
 
 impl<F: Float> Kernel<F> for AdamKernel<F> {
-    fn apply(&self, p: &mut [F], g: &[F], m: &mut [F], v: &mut [F]) {
+    /// `l2`: the coupled L2 coefficient (Adam's weight decay; for both rules, plus `row_l2`
+    /// on touched rows).
+    fn apply(&self, p: &mut [F], g: &[F], m: &mut [F], v: &mut [F], l2: F) {
         for (((p, &g), m), v) in p.iter_mut().zip(g).zip(m.iter_mut()).zip(v.iter_mut()) {
             let p0 = *p;
-            let d = g * self.clip + self.weight_decay * p0;
+            let d = g * self.clip + l2 * p0;
             *m = self.beta1 * *m + self.one_minus_beta1 * d;
             *v = self.beta2 * *v + self.one_minus_beta2 * (d * d);
             let denom = v.sqrt() / self.sqrt_bc2 + self.eps;

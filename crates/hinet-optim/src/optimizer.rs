@@ -6,7 +6,7 @@ use crate::adam::AdamKernel;
 use crate::clip::clip_coefficient;
 use crate::error::{OptimError, Result};
 use crate::group::ParamGroup;
-use crate::kernel::{self, Kernel};
+use crate::kernel::{self, Kernel, L2};
 use crate::kind::OptimizerKind;
 use crate::norm::grad_sum_sq;
 use crate::schedule::Schedule;
@@ -87,7 +87,11 @@ impl<F: Float> Optimizer<F> {
         let mut owner: HashMap<usize, usize> = HashMap::new();
         let mut slots = Vec::new();
         for (gi, g) in groups.iter().enumerate() {
-            for (what, x) in [("lr_scale", g.lr_scale), ("weight_decay", g.weight_decay)] {
+            for (what, x) in [
+                ("lr_scale", g.lr_scale),
+                ("weight_decay", g.weight_decay),
+                ("row_l2", g.row_l2),
+            ] {
                 if !(x.is_finite() && x >= 0.0) {
                     return Err(OptimError::InvalidConfig {
                         what: format!("group {:?}: {what} must be finite and >= 0, got {x}", g.name),
@@ -262,6 +266,22 @@ impl<F: Float> Optimizer<F> {
             let group = &self.groups[slot.group];
             let glr = lr * group.lr_scale;
             let wd = group.weight_decay;
+            // Coupled L2 of this parameter: the group's weight decay (AdamW's is decoupled and
+            // goes into its kernel instead) on every element, plus `row_l2` on the elements
+            // that have a gradient (touched rows). The penalty lives here, in the row-gradient
+            // path, because this is the one place that already holds the distinct touched rows
+            // (sorted, merged) next to their values: adding `row_l2 * p_r` inside the update
+            // loop costs O(touched rows x width), allocates nothing and reaches every rule and
+            // both the lazy and the dense driver. It is not part of the gradient norm and is
+            // not clipped, like weight decay (PyTorch's order).
+            let coupled = match self.kind {
+                OptimizerKind::AdamW { .. } => 0.0,
+                _ => wd,
+            };
+            let l2 = L2 {
+                touched: F::of(coupled + group.row_l2),
+                untouched: F::of(coupled),
+            };
             let t = slot.step + 1;
             let n = store.value(slot.id).len();
             slot.init_state(&self.kind, n);
@@ -277,7 +297,6 @@ impl<F: Float> Optimizer<F> {
                 } => {
                     let k = crate::sgd::SgdKernel {
                         lr: F::of(glr),
-                        weight_decay: F::of(wd),
                         clip: F::of(clip),
                         momentum: F::of(momentum),
                         one_minus_dampening: F::of(1.0 - dampening),
@@ -285,24 +304,23 @@ impl<F: Float> Optimizer<F> {
                         first: t == 1,
                         use_momentum: momentum != 0.0,
                     };
-                    apply(&k, p, &g, slot, group.sparse, th);
+                    apply(&k, p, &g, slot, l2, group.sparse, th);
                 }
                 OptimizerKind::Adam { beta1, beta2, eps } => {
                     let k = AdamKernel::new(beta1, beta2, eps, glr, wd, false, t, clip);
-                    apply(&k, p, &g, slot, group.sparse, th);
+                    apply(&k, p, &g, slot, l2, group.sparse, th);
                 }
                 OptimizerKind::AdamW { beta1, beta2, eps } => {
                     let k = AdamKernel::new(beta1, beta2, eps, glr, wd, true, t, clip);
-                    apply(&k, p, &g, slot, group.sparse, th);
+                    apply(&k, p, &g, slot, l2, group.sparse, th);
                 }
                 OptimizerKind::Adagrad { eps, .. } => {
                     let k = AdagradKernel {
                         lr: F::of(glr),
-                        weight_decay: F::of(wd),
                         eps: F::of(eps),
                         clip: F::of(clip),
                     };
-                    apply(&k, p, &g, slot, group.sparse, th);
+                    apply(&k, p, &g, slot, l2, group.sparse, th);
                 }
             }
             slot.step = t;
@@ -556,6 +574,7 @@ fn apply<F: Float, K: Kernel<F>>(
     p: &mut [F],
     g: &ParamGrad<'_, F>,
     slot: &mut Slot<F>,
+    l2: L2<F>,
     sparse: bool,
     threshold: usize,
 ) {
@@ -573,7 +592,7 @@ fn apply<F: Float, K: Kernel<F>>(
                 }
             };
             let par = p.len() >= threshold;
-            kernel::dense(k, p, gs, s1, s2, par);
+            kernel::dense(k, p, gs, s1, s2, l2.touched, par);
         }
         ParamGrad::Rows { rows, values } => {
             let width = values.ncols();
@@ -587,14 +606,14 @@ fn apply<F: Float, K: Kernel<F>>(
             };
             if sparse {
                 let par = values.len() >= threshold;
-                kernel::lazy_rows(k, p, s1, s2, width, rows, vals, 0, par);
+                kernel::lazy_rows(k, p, s1, s2, width, rows, vals, l2, 0, par);
             } else {
                 if zeros.len() != width {
                     zeros.clear();
                     zeros.resize(width, F::zero());
                 }
                 let par = p.len() >= threshold;
-                kernel::dense_from_rows(k, p, s1, s2, width, rows, vals, zeros, 0, par);
+                kernel::dense_from_rows(k, p, s1, s2, width, rows, vals, zeros, l2, 0, par);
             }
         }
     }

@@ -3,7 +3,8 @@
 //! parameter" form):
 //!
 //! ```text
-//! d_t = g_t + wd * p_{t-1}
+//! d_t = g_t + wd * p_{t-1}        (wd: the coupled L2 coefficient the driver passes, which
+//!                                   includes the group's `row_l2` on touched rows)
 //! b_1 = d_1,  b_t = mu * b_{t-1} + (1 - dampening) * d_t      (t > 1)
 //! u_t = d_t + mu * b_t   (Nesterov)   or   u_t = b_t   (classical)
 //! p_t = p_{t-1} - lr * u_t
@@ -16,7 +17,6 @@ use hinet_autograd::Float;
 /// One SGD step's constants. `s1` is the momentum buffer (empty without momentum).
 pub(crate) struct SgdKernel<F> {
     pub lr: F,
-    pub weight_decay: F,
     pub clip: F,
     pub momentum: F,
     pub one_minus_dampening: F,
@@ -27,14 +27,8 @@ pub(crate) struct SgdKernel<F> {
 }
 
 impl<F: Float> Kernel<F> for SgdKernel<F> {
-    fn apply(&self, p: &mut [F], g: &[F], buf: &mut [F], _unused: &mut [F]) {
-        let (lr, wd, clip, mu, omd) = (
-            self.lr,
-            self.weight_decay,
-            self.clip,
-            self.momentum,
-            self.one_minus_dampening,
-        );
+    fn apply(&self, p: &mut [F], g: &[F], buf: &mut [F], _unused: &mut [F], wd: F) {
+        let (lr, clip, mu, omd) = (self.lr, self.clip, self.momentum, self.one_minus_dampening);
         if !self.use_momentum {
             for (p, &g) in p.iter_mut().zip(g) {
                 let d = g * clip + wd * *p;

@@ -66,10 +66,13 @@ fn serial_steps() {
         let g_w = linear_grads(&store, &[(w, &arr(&[64, 32], &vec![0.5; 64 * 32]))]);
         let g_lazy = row_grads(&store, lazy, &[3, 7, 7, 90], &arr(&[4, 8], &[0.25; 32]));
         let g_table = row_grads(&store, table, &[1, 2], &arr(&[2, 8], &[0.25; 16]));
+        // Both tables carry the touched-row L2 penalty (lazy and dense drivers).
         let groups = vec![
             ParamGroup::new("lazy", vec![lazy])
                 .with_sparse(true)
-                .with_weight_decay(0.01),
+                .with_weight_decay(0.01)
+                .with_row_l2(1e-3),
+            ParamGroup::new("table", vec![table]).with_row_l2(1e-3),
         ];
         let mut opt = Optimizer::new(kind, 0.01, groups, &store).unwrap();
         opt.set_clip_norm(Some(1.0)).unwrap();
@@ -105,7 +108,7 @@ fn parallel_steps() {
     let rows: Vec<usize> = (0..2000).map(|i| 2 * i).collect();
     let g_w = linear_grads(&store, &[(w, &arr(&[256, 512], &vec![0.5; 256 * 512]))]);
     let g_lazy = row_grads(&store, lazy, &rows, &arr(&[2000, 16], &vec![0.25; 32000]));
-    let groups = vec![ParamGroup::new("lazy", vec![lazy]).with_sparse(true)];
+    let groups = vec![ParamGroup::new("lazy", vec![lazy]).with_sparse(true).with_row_l2(1e-3)];
     let mut opt = Optimizer::new(OptimizerKind::adam(), 0.01, groups, &store).unwrap();
     opt.set_clip_norm(Some(1.0)).unwrap();
     opt.set_parallel_threshold(0);

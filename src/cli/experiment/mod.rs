@@ -35,8 +35,9 @@ pub struct ExperimentArgs {
     /// are not evidence; it writes to target/experiment-quick unless --out says otherwise.
     #[arg(long)]
     pub quick: bool,
-    /// Folder for results.md and results/ (figures, results.json) [default: docs; quick:
-    /// target/experiment-quick].
+    /// Folder for results.md and results/ (figures, results.json) [default:
+    /// target/experiment; quick: target/experiment-quick]. `--out docs` rewrites the project's
+    /// docs/results.md.
     #[arg(long, value_name = "DIR")]
     pub out: Option<PathBuf>,
     /// Experiments to run.
@@ -51,7 +52,8 @@ pub struct ExperimentArgs {
     /// Models trained at once, one thread each [default: --threads, else the available cores].
     #[arg(long, value_name = "N")]
     pub jobs: Option<usize>,
-    /// Folder holding the shared data samples (default: the checkout's ../shared/data).
+    /// Folder holding the public data samples [default: $HINET_DATA_DIR, else ../shared/data next
+    /// to the checkout].
     #[arg(long, value_name = "DIR")]
     pub data_dir: Option<PathBuf>,
     /// Write results.md and the figures from an earlier run's results.json instead of training.
@@ -86,10 +88,13 @@ pub struct Results {
 
 /// Runs `hinet experiment`.
 pub fn run(args: &ExperimentArgs, globals: Globals) -> Result<()> {
-    let out = args
-        .out
-        .clone()
-        .unwrap_or_else(|| PathBuf::from(if args.quick { "target/experiment-quick" } else { "docs" }));
+    let out = args.out.clone().unwrap_or_else(|| {
+        PathBuf::from(if args.quick {
+            "target/experiment-quick"
+        } else {
+            "target/experiment"
+        })
+    });
     if let Some(from) = &args.from {
         let text = std::fs::read_to_string(from).with_context(|| format!("results {}", from.display()))?;
         let results: Results = serde_json::from_str(&text).map_err(|e| anyhow!("results {}: {e}", from.display()))?;

@@ -661,7 +661,7 @@ pub fn markdown(results: &Results, figs: &[Figure]) -> String {
     md.push_str(
         "This file is written by `hinet experiment` from the runs in `results/results.json`; edit the code in \
          `src/cli/experiment/`, not this file. The text compares the direction of each finding with the paper \
-         (Zhou et al., ICDE 2023, section 3 of `../shared/docs/hinet.md`); where they disagree it says so, and \
+         (Zhou et al., ICDE 2023, section 3 of [paper.md](paper.md)); where they disagree it says so, and \
          nothing was tuned to make them agree.\n\n",
     );
     if results.quick {

@@ -77,7 +77,7 @@ pub fn prepare(kind: DatasetKind, scale: &Scale, data_dir: Option<PathBuf>) -> R
             DataDesc::Preset {
                 name: "movielens-100k".into(),
             },
-            "../shared/data/movielens-100k/ml100k_multiscenario.csv: scenarios = age groups (<25, 25-34, 35+), \
+            "MovieLens-100K (the preset's ml100k_multiscenario.csv): scenarios = age groups (<25, 25-34, 35+), \
              tasks like (rating >= 4) and love (rating = 5), hash split 80/10/10"
                 .to_string(),
             None,
@@ -92,7 +92,7 @@ pub fn prepare(kind: DatasetKind, scale: &Scale, data_dir: Option<PathBuf>) -> R
     let spec = source.data.spec.clone();
     let mut splits = source.data.split(&source.split)?;
     splits.normalize()?;
-    let features = config::model_config(None, budget.embedding_dim, &spec, true)?;
+    let features = config::model_config(None, &[], budget.embedding_dim, &spec, true)?;
     let test = reference_metrics(&splits.test);
     let train_rows = splits.train.scenario_counts();
     let info = DatasetInfo {
@@ -193,6 +193,7 @@ pub fn train(data: &Prepared, variant: Variant, seed: u64, base: &ModelConfig) -
         lr: budget.lr,
         sparse_embeddings: false,
         clip_norm: None,
+        embedding_l2: 0.0,
     };
     let what = || format!("{} on {} (seed {seed})", variant.label(), data.info.kind.name());
     let mut trainer = Trainer::<f32>::new(&config, seed, &options).with_context(what)?;
