@@ -30,7 +30,11 @@ fn public_data(test: &str) -> Option<PathBuf> {
             dir.display()
         );
     }
-    eprintln!(
+    // Written to the stderr handle, not with eprintln!, which the test harness captures and
+    // hides for a passing test: the skip must be seen.
+    use std::io::Write as _;
+    let _ = writeln!(
+        std::io::stderr(),
         "skipped {test}: public data samples not found in {}; set HINET_DATA_DIR=DIR to run it",
         dir.display()
     );
@@ -856,4 +860,77 @@ fn no_oracle_column_without_oracle_data() {
     assert!(out.contains("ctr: AUC logloss") && !out.contains("oracle"), "{out}");
     let out = ok(hinet().args(["train", "--schema", s(&schema), "--epochs", "1", "-q"]));
     assert!(out.contains("ctr: AUC (oracle)"), "{out}");
+}
+
+#[test]
+fn auto_vocabulary_is_fixed_by_the_checkpoint_for_other_files() {
+    let (dir, csv, schema) = gen_data(3000);
+    // `vocab = "auto"`: the table size comes from the training data (largest id + 1).
+    let text = std::fs::read_to_string(&schema).unwrap().replace(
+        "column = \"user_id\"\nvocab = 2000",
+        "column = \"user_id\"\nvocab = \"auto\"",
+    );
+    assert!(text.contains("vocab = \"auto\""), "{text}");
+    let auto = dir.path().join("auto.toml");
+    std::fs::write(&auto, text).unwrap();
+    let ckpt = dir.path().join("m.safetensors");
+    let report = dir.path().join("r.json");
+    ok(hinet().args([
+        "train",
+        "--schema",
+        s(&auto),
+        "--epochs",
+        "1",
+        "--checkpoint",
+        s(&ckpt),
+        "--report",
+        s(&report),
+        "-q",
+    ]));
+    let config = &report_of(&report)["config"];
+    let user = config["sparse"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|f| f["name"] == "user_id")
+        .unwrap();
+    let largest = std::fs::read_to_string(&csv)
+        .unwrap()
+        .lines()
+        .skip(1)
+        .map(|l| l.split(',').nth(1).unwrap().parse::<u64>().unwrap())
+        .max()
+        .unwrap();
+    assert_eq!(user["vocab"].as_u64(), Some(largest + 1));
+    // Scoring a file with a user id beyond the trained table: a bad row at its line and column.
+    let header_and_row: Vec<String> = std::fs::read_to_string(&csv)
+        .unwrap()
+        .lines()
+        .take(3)
+        .map(String::from)
+        .collect();
+    let mut fields: Vec<String> = header_and_row[2].split(',').map(String::from).collect();
+    fields[1] = (largest + 1000).to_string();
+    let new = dir.path().join("new.csv");
+    std::fs::write(
+        &new,
+        format!("{}\n{}\n{}\n", header_and_row[0], header_and_row[1], fields.join(",")),
+    )
+    .unwrap();
+    let out = dir.path().join("p.csv");
+    let err = fails(hinet().args(["predict", s(&ckpt), s(&new), "--schema", s(&auto), "-o", s(&out)]));
+    assert!(err.contains("new.csv:3") && err.contains("user_id"), "{err}");
+    let err = fails(hinet().args([
+        "eval",
+        s(&ckpt),
+        "--schema",
+        s(&auto),
+        "--data",
+        s(&new),
+        "--split",
+        "all",
+    ]));
+    assert!(err.contains("new.csv:3") && err.contains("user_id"), "{err}");
+    // The training rows themselves still score.
+    ok(hinet().args(["predict", s(&ckpt), s(&csv), "--schema", s(&auto), "-o", s(&out)]));
 }

@@ -151,6 +151,12 @@ pub fn model_config(
     Ok(config)
 }
 
+/// A trained model's `(field, vocabulary)` pairs, to fix a schema's `vocab = "auto"` columns
+/// (`Schema::fix_auto_vocab`) before reading other data for it.
+pub fn trained_vocab(config: &ModelConfig) -> impl Iterator<Item = (&str, usize)> {
+    config.sparse.iter().map(|f| (f.name.as_str(), f.vocab))
+}
+
 /// Checks that a model's features are the data's; the error names the first field that is not.
 pub fn check_matches(config: &ModelConfig, spec: &FeatureSpec, origin: &str) -> Result<()> {
     let mismatch = |key: &str, model: String, data: String| {

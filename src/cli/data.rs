@@ -4,7 +4,7 @@
 use anyhow::{Context, Result, bail};
 use hinet_data::synthetic::{SyntheticConfig, generate};
 use hinet_data::{Batch, Dataset, FeatureSpec, InputFile, ReadOptions, Schema, SkipReport, SplitSpec, load};
-use hinet_model::{MetricsTable, ModelInput, Trainer};
+use hinet_model::{MetricsTable, ModelConfig, ModelInput, Trainer};
 use ndarray::ArrayView2;
 use serde::{Deserialize, Serialize};
 use std::path::{Path, PathBuf};
@@ -219,8 +219,16 @@ pub fn default_world() -> SyntheticConfig {
     }
 }
 
-/// Loads (or generates) the rows of a description.
-pub fn load_source(desc: &DataDesc, args: &DataArgs, split_seed: u64) -> Result<Source> {
+/// Loads (or generates) the rows of a description. `trained`: the model the rows are for (eval,
+/// resume), whose table sizes the schema's `vocab = "auto"` columns keep, so that an id beyond
+/// a trained table is a bad row naming file, line and column, not a vocabulary rediscovered.
+pub fn load_source(desc: &DataDesc, args: &DataArgs, split_seed: u64, trained: Option<&ModelConfig>) -> Result<Source> {
+    let fix = |schema: &mut Schema| -> Result<()> {
+        if let Some(c) = trained {
+            schema.fix_auto_vocab(super::config::trained_vocab(c))?;
+        }
+        Ok(())
+    };
     let hash = SplitSpec::hash(0.8, 0.1, 0.1, split_seed);
     let options = read_options(args.skip_bad_rows);
     let source = match desc {
@@ -234,7 +242,8 @@ pub fn load_source(desc: &DataDesc, args: &DataArgs, split_seed: u64) -> Result<
         }
         DataDesc::Preset { name } => {
             let dir = data_dir(args.data_dir.as_deref())?;
-            let preset = hinet_data::preset(name, &dir)?;
+            let mut preset = hinet_data::preset(name, &dir)?;
+            fix(&mut preset.schema).with_context(|| format!("preset {name}"))?;
             if let Some(missing) = preset.files.iter().find(|f| !f.path.is_file()) {
                 bail!(
                     "preset {name}: {} not found in the data folder {} (see docs/data.md for the files each preset reads)",
@@ -250,7 +259,8 @@ pub fn load_source(desc: &DataDesc, args: &DataArgs, split_seed: u64) -> Result<
             }
         }
         DataDesc::Schema { path, files } => {
-            let (schema, files) = read_schema(path, files)?;
+            let (mut schema, files) = read_schema(path, files)?;
+            fix(&mut schema).with_context(|| format!("schema {}", path.display()))?;
             let split =
                 hinet_data::split_for_files(&files, hash).with_context(|| format!("schema {}", path.display()))?;
             let loaded = load(&schema, &files, &options)?;
@@ -267,20 +277,13 @@ pub fn load_source(desc: &DataDesc, args: &DataArgs, split_seed: u64) -> Result<
     })
 }
 
-/// Applies `--valid-fraction` to a split by file; other splits refuse it.
+/// Applies `--valid-fraction` to a split by file; a hash split refuses it.
 fn carve_validation(split: SplitSpec, fraction: Option<f64>, seed: u64) -> Result<SplitSpec> {
-    let Some(f) = fraction else {
-        return Ok(split);
-    };
-    if !(f > 0.0 && f < 1.0) {
-        bail!("--valid-fraction {f}: must be between 0 and 1 (exclusive)");
-    }
-    match split {
-        SplitSpec::File | SplitSpec::FileValid { .. } => Ok(SplitSpec::file_valid(f, seed)),
-        SplitSpec::Hash { .. } => bail!(
-            "--valid-fraction applies to data split by file (train and test files); this data is split \
-             80/10/10 by hash and already has a validation part"
-        ),
+    match fraction {
+        None => Ok(split),
+        Some(f) => split
+            .carve_valid(f, seed)
+            .with_context(|| format!("--valid-fraction {f}")),
     }
 }
 

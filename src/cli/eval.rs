@@ -85,7 +85,7 @@ pub fn run(args: &EvalArgs, _globals: Globals) -> Result<()> {
         (None, Some(SplitSpec::Hash { seed, .. } | SplitSpec::FileValid { seed, .. })) => seed,
         _ => data::DEFAULT_SPLIT_SEED,
     };
-    let mut source = data::load_source(&desc, &args.data, split_seed)?;
+    let mut source = data::load_source(&desc, &args.data, split_seed, Some(&info.config))?;
     data::log_skips(source.report.as_ref());
     // A validation part carved at training time (--valid-fraction) is carved the same way here.
     if let (SplitSpec::File, Some(carved @ SplitSpec::FileValid { .. }), None) =

@@ -57,6 +57,10 @@ pub fn run(args: &PredictArgs, _globals: Globals) -> Result<()> {
     let mut schema = hinet_data::Schema::from_toml_file(&schema_path)?;
     // With no split key a row's key is its position among the data rows: the output's `row`.
     schema.split_key.clear();
+    // Columns whose vocabulary the training data decided keep the trained table sizes.
+    schema
+        .fix_auto_vocab(config::trained_vocab(&info.config))
+        .with_context(|| format!("schema {} with {origin}", schema_path.display()))?;
     config::check_matches(&info.config, &schema.feature_spec(), &origin)?;
     let normalizer = stored_normalizer(&info, &args.checkpoint)?;
     let options = ReadOptions {

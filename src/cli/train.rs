@@ -211,7 +211,12 @@ pub fn run(args: &TrainArgs, globals: Globals) -> Result<()> {
     };
     let desc = data::describe(&args.data, stored_desc.as_ref())?;
     let split_seed = args.data.split_seed.unwrap_or(data::DEFAULT_SPLIT_SEED);
-    let source = data::load_source(&desc, &args.data, split_seed)?;
+    let source = data::load_source(
+        &desc,
+        &args.data,
+        split_seed,
+        resumed.as_ref().map(|(_, info)| &info.config),
+    )?;
     data::log_skips(source.report.as_ref());
     let spec = source.data.spec.clone();
     let mut splits = source.data.split(&source.split)?;

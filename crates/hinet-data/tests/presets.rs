@@ -42,11 +42,10 @@ fn data_dir_for(preset: &str) -> Option<PathBuf> {
         panic!("{preset}: {why} (HINET_REQUIRE_DATA=1 makes a missing sample a failure)");
     }
     // Straight to the process's stderr: the test harness captures `eprintln!` of passing tests,
-    // and a skip nobody sees would look like a pass.
-    let _ = writeln!(
-        std::io::stderr(),
-        "skipped: {why}; HINET_REQUIRE_DATA=1 makes this a failure"
-    );
+    // and a skip nobody sees would look like a pass. One write of the whole line (the parallel
+    // harness writes "test name ... " and its result separately), starting on a new line.
+    let line = format!("\nskipped: {why}; HINET_REQUIRE_DATA=1 makes this a failure\n");
+    let _ = std::io::stderr().lock().write_all(line.as_bytes());
     None
 }
 

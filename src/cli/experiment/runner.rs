@@ -87,7 +87,7 @@ pub fn prepare(kind: DatasetKind, scale: &Scale, data_dir: Option<PathBuf>) -> R
         data_dir,
         ..DataArgs::default()
     };
-    let source = data::load_source(&desc, &args, data::DEFAULT_SPLIT_SEED)
+    let source = data::load_source(&desc, &args, data::DEFAULT_SPLIT_SEED, None)
         .with_context(|| format!("dataset {}", kind.name()))?;
     let spec = source.data.spec.clone();
     let mut splits = source.data.split(&source.split)?;
