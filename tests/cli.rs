@@ -694,6 +694,8 @@ fn built_in_config_with_overrides_and_base() {
     // Mistakes name the key.
     let err = fails(hinet().args(["train", "--rows", "3000", "--set", "tower_hiden=[16]"]));
     assert!(err.contains("tower_hiden"), "{err}");
+    let err = fails(hinet().args(["train", "--rows", "3000", "--embedding-l2", "-1"]));
+    assert!(err.contains("embedding_l2") && err.contains("-1"), "{err}");
     let err = fails(hinet().args(["train", "--rows", "3000", "--set", "sub_experts"]));
     assert!(err.contains("KEY=VALUE"), "{err}");
     std::fs::write(&file, "base = \"large\"\n").unwrap();

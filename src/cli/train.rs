@@ -58,7 +58,7 @@ pub struct TrainArgs {
     pub sparse_embeddings: bool,
     /// L2 penalty on the embedding rows each batch uses, applied lazily: every step adds
     /// LAMBDA * row to the gradient of each distinct row used (docs/optim.md). 0: none.
-    #[arg(long, value_name = "LAMBDA", default_value_t = 0.0)]
+    #[arg(long, value_name = "LAMBDA", default_value_t = 0.0, allow_negative_numbers = true)]
     pub embedding_l2: f64,
     /// Write the model here (atomically) after every epoch that improves the validation AUC.
     #[arg(long, value_name = "PATH")]
@@ -140,6 +140,7 @@ struct TrainReport<'a> {
     batch_size: usize,
     epochs: usize,
     sparse_embeddings: bool,
+    embedding_l2: f64,
     clip_norm: Option<f64>,
     patience: Option<usize>,
     data: &'a DataDesc,
@@ -475,6 +476,7 @@ pub fn run(args: &TrainArgs, globals: Globals) -> Result<()> {
             batch_size: args.batch_size,
             epochs: args.epochs,
             sparse_embeddings: args.sparse_embeddings,
+            embedding_l2: args.embedding_l2,
             clip_norm: args.clip_norm,
             patience: args.patience,
             data: &desc,

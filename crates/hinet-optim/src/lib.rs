@@ -1,7 +1,8 @@
 //! # hinet-optim
 //!
 //! Optimisers for [`hinet_autograd`]: SGD (momentum, Nesterov), Adam, AdamW and Adagrad, with
-//! - **parameter groups** ([`ParamGroup`]): per-group learning-rate scale and weight decay;
+//! - **parameter groups** ([`ParamGroup`]): per-group learning-rate scale, weight decay and
+//!   `row_l2`, an L2 penalty on the rows a row gradient touches (lazy embedding regularisation);
 //! - **lazy updates** for embedding tables (`sparse: true` groups): a row gradient from
 //!   `gather_rows` updates only the touched rows and their state (LazyAdam, sparse Adagrad);
 //! - **clipping** by global gradient norm and **schedules** ([`Schedule`]: constant, linear
