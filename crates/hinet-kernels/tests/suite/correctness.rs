@@ -1,8 +1,6 @@
 //! sgemm against the naive f64 reference, for every kernel this CPU can run.
 
-mod common;
-
-use common::{Rng, Stored, assert_close, kernels, reference};
+use crate::common::{Rng, Stored, assert_close, kernels, reference};
 use hinet_kernels::{Activation, Epilogue, KernelKind, MatMut, MatRef, kernel_tile, sgemm_with_kernel};
 
 /// Runs one product with A and B in `layout_a`/`layout_b` storage, `op`s given

@@ -1,9 +1,7 @@
 //! `TrainOptions::embedding_l2`: lazy L2 on the embedding rows a batch uses, through the
 //! trainer (the optimiser's exact rule is tested in hinet-optim's `tests/row_l2.rs`).
 
-mod common;
-
-use common::{data, tiny_config};
+use crate::common::{data, tiny_config};
 use hinet_autograd::{Gradients, ParamStore, Tape};
 use hinet_layers::Module;
 use hinet_model::{Model, ModelConfig, ModelError, ModelInput, SparseFeature, TrainOptions, Trainer};

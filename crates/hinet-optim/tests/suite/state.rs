@@ -1,8 +1,7 @@
 //! Save and restore: training N steps equals training k, saving, restoring into a fresh
 //! optimiser and training N - k, bit for bit.
 
-mod common;
-use common::*;
+use crate::common::*;
 use hinet_autograd::{Activation, Gradients, ParamId, ParamStore, Tape};
 use hinet_optim::{OptimError, OptimState, Optimizer, OptimizerKind, ParamGroup, Schedule};
 use ndarray::{Array2, ArrayD};

@@ -4,8 +4,7 @@
 // Expected values keep the gradient literal (`* -1.0`) so they read as the formula.
 #![allow(clippy::neg_multiply)]
 
-mod common;
-use common::*;
+use crate::common::*;
 use hinet_autograd::ParamStore;
 use hinet_optim::{OptimError, Optimizer, OptimizerKind, ParamGroup, Schedule};
 

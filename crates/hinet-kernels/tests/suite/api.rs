@@ -1,8 +1,6 @@
 //! Views, errors, dgemm, the Gemm trait and kernel selection.
 
-mod common;
-
-use common::{Rng, assert_close, reference};
+use crate::common::{Rng, assert_close, reference};
 use hinet_kernels::{
     Activation, Epilogue, Gemm, GemmError, GemmProblem, KernelKind, MatMut, MatRef, dgemm, gemm_grouped,
     selected_kernel, sgemm, sgemm_with_kernel,

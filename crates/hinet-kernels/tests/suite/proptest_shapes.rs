@@ -1,8 +1,6 @@
 //! Random shapes, strides, transposes and scalars against the reference.
 
-mod common;
-
-use common::{assert_close, kernels, reference};
+use crate::common::{assert_close, kernels, reference};
 use hinet_kernels::{Activation, Epilogue, MatMut, MatRef, sgemm_with_kernel};
 use proptest::prelude::*;
 
@@ -17,7 +15,7 @@ proptest! {
         beta in prop::sample::select(vec![0.0f32, 1.0, -0.5]),
         bias in any::<bool>(), relu in any::<bool>(), seed in any::<u64>(),
     ) {
-        let mut rng = common::Rng::new(seed);
+        let mut rng = crate::common::Rng::new(seed);
         // A stored with a padded leading dimension, B dense.
         let (ar, ac) = if ta { (k, m) } else { (m, k) };
         let lda = ac + pad_a;

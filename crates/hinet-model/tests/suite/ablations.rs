@@ -1,8 +1,6 @@
 //! Each switch changes exactly what it says: which parameters exist, and the outputs.
 
-mod common;
-
-use common::{data, tiny_config};
+use crate::common::{data, tiny_config};
 use hinet_autograd::ParamStore;
 use hinet_model::{Architecture, Model, ModelConfig};
 

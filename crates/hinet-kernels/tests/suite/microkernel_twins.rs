@@ -1,9 +1,7 @@
 //! Each SIMD microkernel against its portable twin (same tile, same fused
 //! operation order): results must agree bit for bit.
 
-mod common;
-
-use common::{Rng, kernels};
+use crate::common::{Rng, kernels};
 use hinet_kernels::{kernel_tile, testing::run_microkernel};
 
 #[test]

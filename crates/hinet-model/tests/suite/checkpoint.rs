@@ -1,9 +1,7 @@
 //! Checkpoints: round trips are bit-identical, resumed training equals training straight
 //! through, and mismatches are refused with a message that names them.
 
-mod common;
-
-use common::{data, tiny_config};
+use crate::common::{data, tiny_config};
 use hinet_model::{ModelConfig, TrainOptions, Trainer, checkpoint};
 use std::collections::BTreeMap;
 

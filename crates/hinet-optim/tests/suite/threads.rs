@@ -1,7 +1,6 @@
 //! Updates split across threads are bit-identical to single-threaded ones.
 
-mod common;
-use common::*;
+use crate::common::*;
 use hinet_autograd::{Gradients, ParamId, ParamStore};
 use hinet_optim::{Optimizer, OptimizerKind, ParamGroup, StepReport};
 use ndarray::ArrayD;

@@ -1,9 +1,7 @@
 //! The same product on 1 and 2 rayon threads must be bit-identical, for every
 //! kernel, on shapes that split along M, along N and with several K blocks.
 
-mod common;
-
-use common::{Rng, kernels};
+use crate::common::{Rng, kernels};
 use hinet_kernels::{Activation, Epilogue, GemmProblem, MatMut, MatRef, sgemm_grouped, sgemm_with_kernel};
 
 fn pools() -> (rayon::ThreadPool, rayon::ThreadPool) {

@@ -1,7 +1,6 @@
 //! Lazy (sparse) updates against dense ones, where the semantics say they must agree.
 
-mod common;
-use common::*;
+use crate::common::*;
 use hinet_autograd::{ParamId, ParamStore};
 use hinet_optim::{Optimizer, OptimizerKind, ParamGroup};
 use ndarray::{ArrayD, Axis};

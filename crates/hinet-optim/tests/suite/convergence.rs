@@ -1,7 +1,6 @@
 //! Every optimiser minimises a convex quadratic and fits a logistic regression built with the tape.
 
-mod common;
-use common::*;
+use crate::common::*;
 use hinet_autograd::{Activation, Gradients, ParamStore, Tape};
 use hinet_optim::{Optimizer, OptimizerKind, ParamGroup, Schedule};
 use ndarray::{Array1, Array2, ArrayD};

@@ -4,8 +4,7 @@
 //! gets `row_l2 * p_r` added to its gradient, once (however often the batch used it); rows
 //! without a gradient get nothing.
 
-mod common;
-use common::*;
+use crate::common::*;
 use hinet_autograd::{ParamId, ParamStore};
 use hinet_optim::{OptimError, Optimizer, OptimizerKind, ParamGroup};
 use ndarray::{ArrayD, Axis};

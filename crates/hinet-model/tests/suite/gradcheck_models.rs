@@ -1,9 +1,7 @@
 //! The gradient of the whole loss with respect to every parameter, against central finite
 //! differences in f64, for HiNet, each ablation and official-code option, and each baseline.
 
-mod common;
-
-use common::{data, tiny_config};
+use crate::common::{data, tiny_config};
 use hinet_autograd::{GradcheckOptions, ParamId, ParamKind, ParamStore, gradcheck_params};
 use hinet_model::{Architecture, Model, ModelConfig};
 use rand::{Rng, SeedableRng};

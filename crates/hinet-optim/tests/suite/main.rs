@@ -1,0 +1,14 @@
+//! The hinet-optim integration tests in one binary (one link and one copy of the
+//! monomorphised engine instead of one per file); each module is one former test file.
+//! Tests that install a counting global allocator or read process-wide settings stay in
+//! binaries of their own beside this folder.
+
+#[path = "../common/mod.rs"]
+mod common;
+
+mod convergence;
+mod row_l2;
+mod rules;
+mod sparse;
+mod state;
+mod threads;
