@@ -22,6 +22,7 @@ mod config;
 mod data;
 mod eval;
 mod experiment;
+mod files;
 mod gen_data;
 mod plots;
 mod predict;
