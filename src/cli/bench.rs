@@ -3,8 +3,9 @@
 
 use super::Globals;
 use super::config;
+use super::data::count;
 use super::report::{self, Versions};
-use anyhow::{Result, anyhow, bail};
+use anyhow::{Result, anyhow};
 use hinet_data::synthetic::SyntheticConfig;
 use hinet_model::throughput::{self, SyntheticBatch, ThroughputReport};
 use hinet_model::{ModelConfig, TrainOptions, Trainer};
@@ -13,6 +14,7 @@ use std::time::Instant;
 
 /// Options of `hinet bench`.
 #[derive(Debug, clap::Args)]
+#[command(allow_negative_numbers = true)]
 pub struct BenchArgs {
     /// `bench-default`, `small` (the default `hinet train` model) or a TOML model config.
     #[arg(long, default_value = "bench-default")]
@@ -22,13 +24,13 @@ pub struct BenchArgs {
     set: Vec<String>,
     /// Rows per step.
     #[arg(long, default_value_t = 1024)]
-    batch: usize,
+    batch: i64,
     /// Timed steps (the median is reported).
     #[arg(long, default_value_t = 20)]
-    steps: usize,
+    steps: i64,
     /// Untimed steps first.
     #[arg(long, default_value_t = 5)]
-    warmup: usize,
+    warmup: i64,
     /// Seed of the model and the batch.
     #[arg(long, default_value_t = 42)]
     seed: u64,
@@ -37,10 +39,35 @@ pub struct BenchArgs {
     predict: bool,
     /// Single-row predictions timed for the latency percentiles (with --predict).
     #[arg(long, default_value_t = 1000)]
-    latency_iters: usize,
+    latency_iters: i64,
     /// Print JSON.
     #[arg(long)]
     json: bool,
+}
+
+/// The counts of [`BenchArgs`], checked.
+#[derive(Debug, Clone, Copy)]
+struct Counts {
+    batch: usize,
+    steps: usize,
+    warmup: usize,
+    latency_iters: usize,
+}
+
+/// Most timed steps, warm-up steps or latency calls (more is a typo, not a measurement).
+const MAX_ITERS: u64 = 100_000_000;
+/// Largest batch: 16M rows (the memory check refuses smaller ones that do not fit).
+const MAX_BATCH: u64 = 1 << 24;
+
+impl Counts {
+    fn of(args: &BenchArgs) -> Result<Counts> {
+        Ok(Counts {
+            batch: count("--batch", args.batch, 1, MAX_BATCH)?,
+            steps: count("--steps", args.steps, 1, MAX_ITERS)?,
+            warmup: count("--warmup", args.warmup, 0, MAX_ITERS)?,
+            latency_iters: count("--latency-iters", args.latency_iters, 1, MAX_ITERS)?,
+        })
+    }
 }
 
 /// Inference measurements.
@@ -73,43 +100,49 @@ fn percentile(sorted: &[f64], q: f64) -> f64 {
         return f64::NAN;
     }
     let i = ((sorted.len() - 1) as f64 * q).round() as usize;
-    sorted[i]
+    sorted.get(i).copied().unwrap_or(f64::NAN)
 }
 
-fn measure_predict(config: &ModelConfig, args: &BenchArgs, shares: &[f64], threads: usize) -> Result<PredictReport> {
+fn measure_predict(
+    config: &ModelConfig,
+    args: &BenchArgs,
+    n: Counts,
+    shares: &[f64],
+    threads: usize,
+) -> Result<PredictReport> {
     let mut trainer = Trainer::<f32>::new(config, args.seed, &TrainOptions::default())?;
-    let data = SyntheticBatch::<f32>::new(config, args.batch, shares, args.seed);
+    let data = SyntheticBatch::<f32>::new(config, n.batch, shares, args.seed);
     let input = data.input();
-    for _ in 0..args.warmup {
+    for _ in 0..n.warmup {
         trainer.predict(&input)?;
     }
-    let mut times = Vec::with_capacity(args.steps);
-    for _ in 0..args.steps {
+    let mut times = Vec::with_capacity(n.steps);
+    for _ in 0..n.steps {
         let t = Instant::now();
         trainer.predict(&input)?;
         times.push(t.elapsed().as_secs_f64());
     }
     times.sort_by(f64::total_cmp);
     let median = percentile(&times, 0.5);
-    let one = SyntheticBatch::<f32>::new(config, 1, shares, args.seed + 1);
+    let one = SyntheticBatch::<f32>::new(config, 1, shares, args.seed.wrapping_add(1));
     let one = one.input();
-    for _ in 0..args.warmup.max(1) {
+    for _ in 0..n.warmup.max(1) {
         trainer.predict(&one)?;
     }
-    let mut lat = Vec::with_capacity(args.latency_iters);
-    for _ in 0..args.latency_iters {
+    let mut lat = Vec::with_capacity(n.latency_iters);
+    for _ in 0..n.latency_iters {
         let t = Instant::now();
         trainer.predict(&one)?;
         lat.push(t.elapsed().as_secs_f64() * 1e6);
     }
     lat.sort_by(f64::total_cmp);
     Ok(PredictReport {
-        batch: args.batch,
+        batch: n.batch,
         threads,
-        steps: args.steps,
+        steps: n.steps,
         median_batch_ms: median * 1e3,
-        rows_per_second: args.batch as f64 / median,
-        latency_iters: args.latency_iters,
+        rows_per_second: n.batch as f64 / median,
+        latency_iters: n.latency_iters,
         single_row_p50_us: percentile(&lat, 0.5),
         single_row_p99_us: percentile(&lat, 0.99),
     })
@@ -117,9 +150,7 @@ fn measure_predict(config: &ModelConfig, args: &BenchArgs, shares: &[f64], threa
 
 /// Runs `hinet bench`.
 pub fn run(args: &BenchArgs, globals: Globals) -> Result<()> {
-    if args.batch == 0 || args.steps == 0 {
-        bail!("--batch and --steps must be at least 1");
-    }
+    let n = Counts::of(args)?;
     let threads = globals.threads.unwrap_or(2);
     let spec = SyntheticConfig {
         rows: 1,
@@ -127,6 +158,18 @@ pub fn run(args: &BenchArgs, globals: Globals) -> Result<()> {
     }
     .feature_spec();
     let config = config::model_config(Some(&args.config), &args.set, 8, &spec, false)?;
+    // Refused before anything is allocated: a width of 2^62 or a batch of 10^12 rows.
+    config::model_memory(
+        &config,
+        &TrainOptions::default().optimizer,
+        n.batch,
+        "--batch",
+        !args.predict,
+    )?
+    .check(
+        &format!("bench: the model of config {} at batch {}", args.config, n.batch),
+        config::memory_limit(globals.max_memory).as_ref(),
+    )?;
     let bench_shares = SyntheticConfig::default().scenario_shares;
     let shares: Vec<f64> = if config.num_scenarios() == bench_shares.len() {
         bench_shares
@@ -140,17 +183,17 @@ pub fn run(args: &BenchArgs, globals: Globals) -> Result<()> {
     tracing::info!(
         "bench {}: batch {}, {} threads, {} warm-up + {} timed steps{}",
         args.config,
-        args.batch,
+        n.batch,
         threads,
-        args.warmup,
-        args.steps,
+        n.warmup,
+        n.steps,
         if args.predict { " (inference)" } else { "" }
     );
     let (train, predict) = pool.install(|| -> Result<_> {
         if args.predict {
-            Ok((None, Some(measure_predict(&config, args, &shares, threads)?)))
+            Ok((None, Some(measure_predict(&config, args, n, &shares, threads)?)))
         } else {
-            let r = throughput::measure::<f32>(&config, args.batch, args.warmup, args.steps, &shares, args.seed)?;
+            let r = throughput::measure::<f32>(&config, n.batch, n.warmup, n.steps, &shares, args.seed)?;
             Ok((Some(r), None))
         }
     })?;

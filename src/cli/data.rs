@@ -1,11 +1,12 @@
 //! Data sources (synthetic, preset, schema), splits, the model config reconciled with the
 //! data's features, and evaluation helpers shared by the commands.
 
+use super::config::MemoryNeed;
 use anyhow::{Context, Result, bail};
 use hinet_data::synthetic::{SyntheticConfig, generate};
-use hinet_data::{Batch, Dataset, FeatureSpec, InputFile, ReadOptions, Schema, SkipReport, SplitSpec, load};
+use hinet_data::{Batch, Dataset, FeatureSpec, InputFile, Part, ReadOptions, Schema, SkipReport, SplitSpec, load};
 use hinet_model::{MetricsTable, ModelConfig, ModelInput, Trainer};
-use ndarray::ArrayView2;
+use ndarray::{Array2, ArrayView2};
 use serde::{Deserialize, Serialize};
 use std::path::{Path, PathBuf};
 
@@ -36,17 +37,17 @@ pub struct DataArgs {
     #[arg(long, value_name = "DIR")]
     pub data_dir: Option<PathBuf>,
     /// Rows of synthetic data to generate (default 1000000).
-    #[arg(long, value_name = "N")]
-    pub rows: Option<usize>,
+    #[arg(long, value_name = "N", allow_negative_numbers = true)]
+    pub rows: Option<i64>,
     /// Seed of the synthetic generator (default 42).
     #[arg(long, value_name = "SEED")]
     pub data_seed: Option<u64>,
     /// Users of the synthetic world (vocabulary of `user_id`; default 2000).
-    #[arg(long, value_name = "N")]
-    pub users: Option<usize>,
+    #[arg(long, value_name = "N", allow_negative_numbers = true)]
+    pub users: Option<i64>,
     /// Items of the synthetic world (vocabulary of `item_id`; default 500).
-    #[arg(long, value_name = "N")]
-    pub items: Option<usize>,
+    #[arg(long, value_name = "N", allow_negative_numbers = true)]
+    pub items: Option<i64>,
     /// Seed of the 80/10/10 hash split (synthetic data, schemas without file parts; default 2024).
     #[arg(long, value_name = "SEED")]
     pub split_seed: Option<u64>,
@@ -89,9 +90,10 @@ pub enum DataDesc {
     },
     /// A schema file (and, optionally, files replacing its [[files]]).
     Schema {
-        /// Schema path as given.
+        /// Schema path, absolute (canonical when the file exists), so that a checkpoint read
+        /// from another folder finds it; older checkpoints may hold a relative path.
         path: PathBuf,
-        /// Files given with --data.
+        /// Files given with --data, absolute like `path`.
         files: Vec<PathBuf>,
     },
 }
@@ -104,6 +106,10 @@ pub struct Source {
     pub split: SplitSpec,
     /// Bad rows skipped while reading (CSV sources).
     pub report: Option<SkipReport>,
+    /// The files read, absolute (CSV sources).
+    pub files: Vec<PathBuf>,
+    /// The text of the schema file (schema sources), for the checkpoint's `extra.schema_toml`.
+    pub schema_toml: Option<String>,
 }
 
 /// Maps short preset names onto hinet-data's.
@@ -155,9 +161,57 @@ fn read_options(skip: bool) -> ReadOptions {
     ReadOptions::skipping(skip)
 }
 
+/// An absolute form of a path the user typed: canonical when it exists (symlinks resolved),
+/// else joined to the working directory, so that a checkpoint that stores it can be used from
+/// any folder.
+pub fn absolute(path: &Path) -> PathBuf {
+    std::fs::canonicalize(path)
+        .or_else(|_| std::path::absolute(path))
+        .unwrap_or_else(|_| path.to_path_buf())
+}
+
+/// A count option (`--rows`, `--users`, ...): refused below `min` or above `max`, with a message
+/// naming the option.
+pub fn count(option: &str, value: i64, min: i64, max: u64) -> Result<usize> {
+    if value < min {
+        bail!("{option} {value}: must be at least {min}");
+    }
+    let v = value.unsigned_abs();
+    if v > max {
+        bail!("{option} {value}: must be at most {max}");
+    }
+    usize::try_from(v).map_err(|_| anyhow::anyhow!("{option} {value}: too large for this machine"))
+}
+
+/// Checks the data options that are numbers (before any work): counts at least 1, a
+/// validation fraction strictly between 0 and 1.
+pub fn validate_args(args: &DataArgs) -> Result<()> {
+    for (option, v) in [("--rows", args.rows), ("--users", args.users), ("--items", args.items)] {
+        if let Some(v) = v {
+            count(
+                option,
+                v,
+                1,
+                if option == "--rows" {
+                    u64::MAX
+                } else {
+                    u64::from(u32::MAX)
+                },
+            )?;
+        }
+    }
+    if let Some(f) = args.valid_fraction
+        && !(f > 0.0 && f < 1.0)
+    {
+        bail!("--valid-fraction {f}: must be a fraction strictly between 0 and 1, e.g. 0.1");
+    }
+    Ok(())
+}
+
 /// Resolves the arguments into a description (`base` fills what they leave open, e.g. the
-/// checkpoint's synthetic configuration for `eval`).
+/// checkpoint's synthetic configuration for `eval`). Paths become absolute.
 pub fn describe(args: &DataArgs, base: Option<&DataDesc>) -> Result<DataDesc> {
+    validate_args(args)?;
     if let Some(name) = &args.preset {
         return Ok(DataDesc::Preset {
             name: preset_name(name).to_string(),
@@ -167,19 +221,16 @@ pub fn describe(args: &DataArgs, base: Option<&DataDesc>) -> Result<DataDesc> {
         .data
         .iter()
         .filter(|d| *d != "synthetic")
-        .map(PathBuf::from)
+        .map(|d| absolute(Path::new(d)))
         .collect();
     if let Some(schema) = &args.schema {
         return Ok(DataDesc::Schema {
-            path: schema.clone(),
+            path: absolute(schema),
             files,
         });
     }
-    if !files.is_empty() {
-        bail!(
-            "--data {} needs --schema FILE.toml to say how to read it",
-            files[0].display()
-        );
+    if let Some(first) = args.data.iter().find(|d| *d != "synthetic") {
+        bail!("--data {first} needs --schema FILE.toml to say how to read it");
     }
     if args.is_empty()
         && let Some(b) = base
@@ -191,13 +242,13 @@ pub fn describe(args: &DataArgs, base: Option<&DataDesc>) -> Result<DataDesc> {
         _ => default_world(),
     };
     if let Some(users) = args.users {
-        config.users = users;
+        config.users = count("--users", users, 1, u64::from(u32::MAX))?;
     }
     if let Some(items) = args.items {
-        config.items = items;
+        config.items = count("--items", items, 1, u64::from(u32::MAX))?;
     }
     if let Some(rows) = args.rows {
-        config.rows = rows;
+        config.rows = count("--rows", rows, 1, u64::MAX)?;
     } else if base.is_none() {
         config.rows = DEFAULT_ROWS;
     }
@@ -205,6 +256,97 @@ pub fn describe(args: &DataArgs, base: Option<&DataDesc>) -> Result<DataDesc> {
         config.seed = seed;
     }
     Ok(DataDesc::Synthetic { config })
+}
+
+/// The input files of a description, absolute, as far as they can be known without reading
+/// data (a schema's `[[files]]`, a preset's files): outputs are checked against them. Best
+/// effort: a schema or data folder that cannot be read is reported when the data is loaded.
+pub fn input_files(desc: &DataDesc, args: &DataArgs) -> Vec<PathBuf> {
+    match desc {
+        DataDesc::Synthetic { .. } => Vec::new(),
+        DataDesc::Preset { name } => data_dir(args.data_dir.as_deref())
+            .ok()
+            .and_then(|dir| hinet_data::preset(name, &dir).ok())
+            .map(|p| p.files.iter().map(|f| absolute(&f.path)).collect())
+            .unwrap_or_default(),
+        DataDesc::Schema { path, files } => {
+            let mut all = vec![path.clone()];
+            if files.is_empty() {
+                if small_regular_file(path, "--schema").is_ok()
+                    && let Ok(schema) = Schema::from_toml_file(path)
+                {
+                    all.extend(schema.files.iter().map(|f| absolute(&f.path)));
+                }
+            } else {
+                all.extend(files.iter().cloned());
+            }
+            all
+        }
+    }
+}
+
+/// Largest schema or config file read (a TOML of more is not one, e.g. `/dev/zero`).
+pub const MAX_TOML_BYTES: u64 = 16 << 20;
+
+/// Reads a small text file (a schema, a config) whole: refuses a folder, a device and anything
+/// over [`MAX_TOML_BYTES`] instead of hanging on it.
+pub fn small_regular_file(path: &Path, what: &str) -> Result<String> {
+    use std::io::Read as _;
+    let meta = std::fs::metadata(path).with_context(|| format!("{what} {}", path.display()))?;
+    if meta.is_dir() {
+        bail!("{what} {}: is a folder; give a file", path.display());
+    }
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::FileTypeExt;
+        let t = meta.file_type();
+        if t.is_char_device() || t.is_block_device() || t.is_socket() {
+            bail!("{what} {}: is a device, not a file", path.display());
+        }
+    }
+    let file = std::fs::File::open(path).with_context(|| format!("{what} {}", path.display()))?;
+    let mut bytes = Vec::new();
+    file.take(MAX_TOML_BYTES + 1)
+        .read_to_end(&mut bytes)
+        .with_context(|| format!("{what} {}", path.display()))?;
+    if bytes.len() as u64 > MAX_TOML_BYTES {
+        bail!(
+            "{what} {}: more than {} MiB; that is not a TOML file this command reads",
+            path.display(),
+            MAX_TOML_BYTES >> 20
+        );
+    }
+    String::from_utf8(bytes).map_err(|e| anyhow::anyhow!("{what} {}: not UTF-8 text: {e}", path.display()))
+}
+
+/// The memory that generating `cfg` takes (a lower bound) (the world of users and items, the
+/// rows generated in chunks and gathered, then copied into the splits), naming the options.
+pub fn synthetic_memory(cfg: &SyntheticConfig) -> MemoryNeed {
+    let mut e = MemoryNeed::default();
+    let d = cfg.latent_dim as u128;
+    let m = cfg.scenario_shares.len() as u128;
+    let c = cfg.scenario_clusters.iter().max().map_or(1, |x| *x as u128 + 1);
+    // Per user: shared, per-cluster and per-scenario factors (f32), a bias, an activity, a
+    // segment; per item the same plus a second shared factor.
+    let per = d.saturating_mul(1 + c + m).saturating_add(3).saturating_mul(4);
+    e.add(
+        format!("the synthetic world's {} users (--users)", cfg.users),
+        (cfg.users as u128).saturating_mul(per),
+    );
+    e.add(
+        format!("the synthetic world's {} items (--items)", cfg.items),
+        (cfg.items as u128).saturating_mul(per.saturating_add(d.saturating_mul(4))),
+    );
+    let fields = 4 + cfg.noise_fields as u128;
+    let row = 4 + 4 * fields + 4 * cfg.dense as u128 + 8 + 8 + 8 + std::mem::size_of::<Option<Part>>() as u128;
+    e.add(
+        format!(
+            "{} rows (--rows) of {row} bytes each, held twice (generated, then split)",
+            cfg.rows
+        ),
+        (cfg.rows as u128).saturating_mul(row).saturating_mul(2),
+    );
+    e
 }
 
 /// The synthetic world of `hinet train` without arguments: the generator's defaults with
@@ -238,6 +380,8 @@ pub fn load_source(desc: &DataDesc, args: &DataArgs, split_seed: u64, trained: O
                 data,
                 split: hash,
                 report: None,
+                files: Vec::new(),
+                schema_toml: None,
             }
         }
         DataDesc::Preset { name } => {
@@ -256,9 +400,12 @@ pub fn load_source(desc: &DataDesc, args: &DataArgs, split_seed: u64, trained: O
                 data: loaded.data,
                 split: preset.split,
                 report: Some(loaded.report),
+                files: preset.files.iter().map(|f| absolute(&f.path)).collect(),
+                schema_toml: None,
             }
         }
         DataDesc::Schema { path, files } => {
+            let text = small_regular_file(path, "schema")?;
             let (mut schema, files) = read_schema(path, files)?;
             fix(&mut schema).with_context(|| format!("schema {}", path.display()))?;
             let split =
@@ -268,6 +415,8 @@ pub fn load_source(desc: &DataDesc, args: &DataArgs, split_seed: u64, trained: O
                 data: loaded.data,
                 split,
                 report: Some(loaded.report),
+                files: files.iter().map(|f| absolute(&f.path)).collect(),
+                schema_toml: Some(text),
             }
         }
     };
@@ -289,6 +438,7 @@ fn carve_validation(split: SplitSpec, fraction: Option<f64>, seed: u64) -> Resul
 
 /// Reads a schema and the files to read with it (`files` replace the schema's own).
 pub fn read_schema(path: &Path, files: &[PathBuf]) -> Result<(Schema, Vec<InputFile>)> {
+    small_regular_file(path, "schema")?;
     let schema = Schema::from_toml_file(path)?;
     let files = if files.is_empty() {
         if schema.files.is_empty() {
@@ -327,17 +477,45 @@ pub fn input_of<'a>(b: &'a Batch, spec: &FeatureSpec) -> Result<ModelInput<'a, f
     })
 }
 
+/// Something that predicts probabilities `[rows, tasks]` for a batch: a [`Trainer`], or a
+/// model restored from a snapshot of its parameters.
+pub trait Predictor {
+    /// Probabilities of `input`'s rows in inference mode.
+    fn predict_input(&mut self, input: &ModelInput<'_, f32>) -> Result<Array2<f32>>;
+}
+
+impl Predictor for Trainer<f32> {
+    fn predict_input(&mut self, input: &ModelInput<'_, f32>) -> Result<Array2<f32>> {
+        Ok(self.predict(input)?)
+    }
+}
+
 /// Predictions for every row of `data` in row order, row-major `[rows, tasks]`.
-pub fn predict_dataset(trainer: &mut Trainer<f32>, data: &Dataset, batch_size: usize) -> Result<Vec<f32>> {
+pub fn predict_dataset<P: Predictor + ?Sized>(trainer: &mut P, data: &Dataset, batch_size: usize) -> Result<Vec<f32>> {
     let t = data.spec.tasks.len();
     let mut out = vec![0.0f32; data.len() * t];
     let mut batch = Batch::new();
     let mut iter = data.batches(batch_size, None);
     while iter.next_into(&mut batch) {
-        let p = trainer.predict(&input_of(&batch, &data.spec)?)?;
+        // A non-finite prediction names the rows of `data` it is in.
+        let p = trainer.predict_input(&input_of(&batch, &data.spec)?).map_err(|e| {
+            match e.downcast::<hinet_model::ModelError>() {
+                Ok(m) => m.with_row_ids(&batch.source_rows).into(),
+                Err(e) => e,
+            }
+        })?;
+        if p.dim() != (batch.rows, t) {
+            bail!(
+                "the model predicted {:?} values for a batch of {} rows and {t} tasks",
+                p.dim(),
+                batch.rows
+            );
+        }
         for (r, &src) in batch.source_rows.iter().enumerate() {
             for j in 0..t {
-                out[src * t + j] = p[[r, j]];
+                if let Some(slot) = out.get_mut(src * t + j) {
+                    *slot = p[[r, j]];
+                }
             }
         }
     }
@@ -345,7 +523,7 @@ pub fn predict_dataset(trainer: &mut Trainer<f32>, data: &Dataset, batch_size: u
 }
 
 /// Metrics of the model on `data` (with the oracle AUC when the data has one).
-pub fn metrics(trainer: &mut Trainer<f32>, data: &Dataset, batch_size: usize) -> Result<MetricsTable> {
+pub fn metrics<P: Predictor + ?Sized>(trainer: &mut P, data: &Dataset, batch_size: usize) -> Result<MetricsTable> {
     let preds: Vec<f64> = predict_dataset(trainer, data, batch_size)?
         .iter()
         .map(|&v| v as f64)

@@ -1,6 +1,8 @@
 //! `hinet gen-data`: the synthetic dataset as CSV plus its schema.
 
-use anyhow::{Context, Result, bail};
+use super::files;
+use anyhow::{Result, anyhow, bail};
+use hinet_data::DataError;
 use hinet_data::synthetic::{SyntheticConfig, generate};
 use std::path::PathBuf;
 
@@ -41,14 +43,42 @@ pub fn run(args: &GenDataArgs) -> Result<()> {
         },
         other => bail!("--shape {other:?}: expected `default` or `bench-default`"),
     };
-    std::fs::create_dir_all(&args.out).with_context(|| format!("output folder {}", args.out.display()))?;
+    let name = &args.name;
+    if name.is_empty() || name == "." || name == ".." || name.contains(['/', '\\']) || name.starts_with('.') {
+        bail!("--name {name:?}: give a plain file name stem, e.g. `synthetic` (no folder, not hidden)");
+    }
+    let csv_name = format!("{name}.csv{}", if args.gzip { ".gz" } else { "" });
+    let schema_name = format!("{name}.toml");
+    let csv = args.out.join(&csv_name);
+    let schema = args.out.join(&schema_name);
+    // Both outputs are checked before any row is generated.
+    files::check_output_dir(&args.out, "--out")?;
+    files::check_output(&csv, "--out", &[])?;
+    files::check_output(&schema, "--out", &[])?;
     let start = std::time::Instant::now();
     let data = generate(&config)?;
-    let csv = args
-        .out
-        .join(format!("{}.csv{}", args.name, if args.gzip { ".gz" } else { "" }));
-    let schema = args.out.join(format!("{}.toml", args.name));
-    hinet_data::write_csv(&data, &csv, Some(&schema))?;
+    // Written into a temporary folder beside them, then moved into place: an error, a kill or a
+    // full disk leaves the previous files (or none), never a truncated CSV.
+    let temp = files::TempDir::beside(&csv)?;
+    hinet_data::write_csv(
+        &data,
+        &temp.path().join(&csv_name),
+        Some(&temp.path().join(&schema_name)),
+    )
+    .map_err(|e| match e {
+        DataError::Io { path, source } => {
+            let target = if path.file_name() == Some(schema_name.as_ref()) {
+                &schema
+            } else {
+                &csv
+            };
+            anyhow!("{}: cannot write: {source}", target.display())
+        }
+        other => anyhow!(other),
+    })?;
+    temp.persist(&csv_name, &csv)?;
+    temp.persist(&schema_name, &schema)?;
+    drop(temp);
     tracing::info!(
         "{} rows written to {} with schema {} in {:.2} s",
         data.len(),

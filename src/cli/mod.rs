@@ -36,7 +36,9 @@ use tracing::Level;
 
 /// HiNet (hierarchical multi-scenario, multi-task recommender) trained on CPUs.
 #[derive(Debug, Parser)]
-#[command(name = "hinet", version, about, propagate_version = true)]
+// `args_override_self`: an option given twice takes its last value (`hinet --threads 2 ...
+// --threads 4`), as in most commands; repeatable options (`--set`, `--data`) still collect.
+#[command(name = "hinet", version, about, propagate_version = true, args_override_self = true)]
 pub struct Cli {
     /// Only warnings and errors (also hides the progress bar).
     #[arg(short, long, global = true)]
@@ -44,9 +46,15 @@ pub struct Cli {
     /// More logging (-v debug, -vv trace).
     #[arg(short, long, global = true, action = clap::ArgAction::Count)]
     verbose: u8,
-    /// Worker threads of the global rayon pool (default: all cores; `bench`: 2).
-    #[arg(long, global = true, value_name = "N")]
-    threads: Option<usize>,
+    /// Worker threads of the global rayon pool (default: all cores; `bench`: 2); at most 4 per
+    /// core (at least 64, at most 1024).
+    #[arg(long, global = true, value_name = "N", allow_negative_numbers = true)]
+    threads: Option<i64>,
+    /// The most memory a command may plan to use (e.g. 8GiB, 512MiB, 4000000000): models,
+    /// vocabularies and synthetic data that would need more are refused before anything is
+    /// allocated. Default: the memory available when the command starts (MemAvailable).
+    #[arg(long, global = true, value_name = "BYTES|NGiB")]
+    max_memory: Option<String>,
     #[command(subcommand)]
     command: Command,
 }
@@ -74,6 +82,30 @@ pub struct Globals {
     pub quiet: bool,
     /// `--threads`.
     pub threads: Option<usize>,
+    /// `--max-memory` in bytes.
+    pub max_memory: Option<u64>,
+}
+
+/// The most threads `--threads` accepts: 4 per core, at least 64 and at most 1024. More only
+/// thrash: each is a busy worker.
+pub fn max_threads() -> usize {
+    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+    cores.saturating_mul(4).clamp(64, 1024)
+}
+
+/// Checks `--threads`.
+fn threads_of(n: i64) -> anyhow::Result<usize> {
+    let max = max_threads();
+    if n < 1 {
+        anyhow::bail!("--threads {n}: must be at least 1");
+    }
+    match usize::try_from(n) {
+        Ok(n) if n <= max => Ok(n),
+        _ => anyhow::bail!(
+            "--threads {n}: at most {max} on this machine ({} cores; 4 per core, at least 64, at most 1024)",
+            std::thread::available_parallelism().map_or(1, |n| n.get())
+        ),
+    }
 }
 
 fn init_logging(quiet: bool, verbose: u8) {
@@ -96,15 +128,19 @@ fn init_logging(quiet: bool, verbose: u8) {
 pub fn main() -> ExitCode {
     let cli = Cli::parse();
     init_logging(cli.quiet, cli.verbose);
-    let globals = Globals {
-        quiet: cli.quiet,
-        threads: cli.threads,
-    };
     let result = (|| -> anyhow::Result<()> {
-        if let Some(n) = cli.threads {
-            if n == 0 {
-                anyhow::bail!("--threads must be at least 1");
-            }
+        let threads = cli.threads.map(threads_of).transpose()?;
+        let max_memory = cli
+            .max_memory
+            .as_deref()
+            .map(|m| config::parse_bytes(m).map_err(|e| anyhow::anyhow!("--max-memory {e}")))
+            .transpose()?;
+        let globals = Globals {
+            quiet: cli.quiet,
+            threads,
+            max_memory,
+        };
+        if let Some(n) = threads {
             rayon::ThreadPoolBuilder::new()
                 .num_threads(n)
                 .build_global()

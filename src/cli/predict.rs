@@ -1,14 +1,19 @@
 //! `hinet predict`: probabilities per task for every row of a CSV, streamed chunk by chunk so
 //! memory stays bounded for a file of any size; output rows are in input order.
+//!
+//! The output is written through a temporary file beside it and takes its name only when every
+//! row is scored: an error, a kill or a full disk mid-way leaves no partial output, and an
+//! existing file of that name as it was.
 
 use super::Globals;
 use super::config;
 use super::data::{self, DataDesc};
-use super::eval::{load_checkpoint, stored_normalizer};
-use anyhow::{Context, Result, bail};
+use super::eval::{Meta, check_feature_spec, load_checkpoint, read_schema_file, required_normalizer, stored_schema};
+use super::files::{self, AtomicFile};
+use anyhow::{Result, anyhow, bail};
 use hinet_data::{Batch, InputFile, ReadOptions, stream};
-use std::io::{BufWriter, Write};
-use std::path::PathBuf;
+use std::io::Write;
+use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 /// Options of `hinet predict`.
@@ -41,28 +46,50 @@ pub fn run(args: &PredictArgs, _globals: Globals) -> Result<()> {
     if args.batch_size == 0 || args.chunk_rows == 0 {
         bail!("--batch-size and --chunk-rows must be at least 1");
     }
-    let (mut trainer, info) = load_checkpoint(&args.checkpoint)?;
-    let origin = format!("checkpoint {}", args.checkpoint.display());
-    let schema_path = match &args.schema {
-        Some(p) => p.clone(),
-        None => match info
-            .extra
-            .get("data")
-            .and_then(|s| serde_json::from_str::<DataDesc>(s).ok())
-        {
-            Some(DataDesc::Schema { path, .. }) => path,
-            _ => bail!("give --schema FILE.toml: {origin} was not trained from a schema file"),
+    match std::fs::metadata(&args.input) {
+        Err(e) => bail!("input {}: {e}", args.input.display()),
+        Ok(m) if m.is_dir() => bail!("input {}: is a folder; give a CSV file", args.input.display()),
+        Ok(_) => {}
+    }
+    let (mut model, info) = load_checkpoint(&args.checkpoint)?;
+    let meta = Meta::new(&info, &args.checkpoint);
+    let origin = meta.origin();
+    let (mut schema, schema_file): (hinet_data::Schema, Option<PathBuf>) = match &args.schema {
+        Some(p) => (read_schema_file(p, "--schema")?, Some(p.clone())),
+        None => match meta.json::<DataDesc>("data")? {
+            Some(DataDesc::Schema { path, .. }) => {
+                let found = stored_schema(&meta, &path)?;
+                (found.schema, found.file)
+            }
+            Some(_) => bail!("give --schema FILE.toml: {origin} was not trained from a schema file"),
+            None => {
+                bail!("give --schema FILE.toml: {origin} has no extra.data, so it does not say how its data was read")
+            }
         },
     };
-    let mut schema = hinet_data::Schema::from_toml_file(&schema_path)?;
-    // With no split key a row's key is its position among the data rows: the output's `row`.
+    let shown = schema_file.as_deref().map_or_else(
+        || format!("the schema stored in {origin}"),
+        |p| format!("schema {}", p.display()),
+    );
+    // Only the columns predicting needs are read: no split key (a row's key is its position among
+    // the data rows: the output's `row`), no oracle columns, and labels only when present.
     schema.split_key.clear();
+    schema.oracle_columns.clear();
     // Columns whose vocabulary the training data decided keep the trained table sizes.
     schema
         .fix_auto_vocab(config::trained_vocab(&info.config))
-        .with_context(|| format!("schema {} with {origin}", schema_path.display()))?;
-    config::check_matches(&info.config, &schema.feature_spec(), &origin)?;
-    let normalizer = stored_normalizer(&info, &args.checkpoint)?;
+        .map_err(|e| anyhow!("{shown} with {origin}: {e}"))?;
+    let spec = schema.feature_spec();
+    config::check_matches(&info.config, &spec, &origin)?;
+    check_feature_spec(&meta, &spec)?;
+    let normalizer = required_normalizer(&info, &args.checkpoint)?;
+    // The output: not an input, its folder writable; checked before any row is read.
+    let mut inputs: Vec<&Path> = vec![args.checkpoint.as_path(), args.input.as_path()];
+    if let Some(f) = &schema_file {
+        inputs.push(f);
+    }
+    files::check_output(&args.output, "--output", &inputs)?;
+
     let options = ReadOptions {
         skip_bad_rows: args.skip_bad_rows,
         chunk_rows: args.chunk_rows,
@@ -70,10 +97,9 @@ pub fn run(args: &PredictArgs, _globals: Globals) -> Result<()> {
         labels_optional: true,
         ..ReadOptions::default()
     };
-    let files = [InputFile::new(&args.input)];
-    let mut chunks = stream(&schema, &files, &options);
-    let out_file = std::fs::File::create(&args.output).with_context(|| format!("output {}", args.output.display()))?;
-    let mut out = BufWriter::new(out_file);
+    let input_files = [InputFile::new(&args.input)];
+    let mut chunks = stream(&schema, &input_files, &options);
+    let mut out = AtomicFile::create(&args.output)?;
     let tasks = &info.config.tasks;
     let header: Vec<String> = std::iter::once("row".to_string())
         .chain(tasks.iter().map(|t| format!("p_{t}")))
@@ -87,22 +113,31 @@ pub fn run(args: &PredictArgs, _globals: Globals) -> Result<()> {
         let mut chunk = chunk?;
         if let Some(n) = &normalizer {
             n.apply(&mut chunk)
-                .context("applying the checkpoint's dense normaliser")?;
+                .map_err(|e| anyhow!("applying the dense normaliser of {origin}: {e}"))?;
         }
         let mut preds = vec![0.0f32; chunk.len() * t];
         let mut iter = chunk.batches(args.batch_size, None);
         while iter.next_into(&mut batch) {
-            let p = trainer.predict(&data::input_of(&batch, &chunk.spec)?)?;
+            let p = model.predict(&data::input_of(&batch, &chunk.spec)?)?;
+            if p.dim() != (batch.rows, t) {
+                bail!(
+                    "the model predicted {:?} values for a batch of {} rows and {t} tasks",
+                    p.dim(),
+                    batch.rows
+                );
+            }
             for (r, &src) in batch.source_rows.iter().enumerate() {
                 for j in 0..t {
-                    preds[src * t + j] = p[[r, j]];
+                    if let Some(slot) = preds.get_mut(src * t + j) {
+                        *slot = p[[r, j]];
+                    }
                 }
             }
         }
         for (r, key) in chunk.row_key.iter().enumerate() {
             line.clear();
             line += &key.to_string();
-            for v in &preds[r * t..(r + 1) * t] {
+            for v in preds.get(r * t..(r + 1) * t).unwrap_or_default() {
                 line += &format!(",{v:.6}");
             }
             writeln!(out, "{line}")?;
@@ -110,7 +145,7 @@ pub fn run(args: &PredictArgs, _globals: Globals) -> Result<()> {
         written += chunk.len();
         tracing::debug!("{written} rows scored");
     }
-    out.flush()?;
+    out.commit()?;
     if let Some(report) = chunks.report() {
         data::log_skips(Some(report));
     }

@@ -1,5 +1,6 @@
 //! Run reports (JSON) and the facts every report carries: versions, peak memory.
 
+use super::files;
 use anyhow::{Context, Result};
 use serde::Serialize;
 use std::path::Path;
@@ -41,13 +42,14 @@ impl Versions {
     }
 }
 
-/// Writes `value` as pretty JSON.
+/// Writes `value` as pretty JSON, atomically (see [`files`]): a crash or a full disk leaves the
+/// previous file or none, never half of one. Callers check the path with
+/// [`files::check_output`] before their work starts; this checks it again (folder, stale
+/// temporaries) in case it changed meanwhile.
 pub fn write_json<T: Serialize>(path: &Path, value: &T) -> Result<()> {
-    let text = serde_json::to_string_pretty(value)?;
-    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
-        std::fs::create_dir_all(dir).with_context(|| format!("report folder {}", dir.display()))?;
-    }
-    std::fs::write(path, text + "\n").with_context(|| format!("report {}", path.display()))?;
+    let text = serde_json::to_string_pretty(value).with_context(|| format!("report {}", path.display()))?;
+    files::check_output(path, "report", &[])?;
+    files::write_atomic(path, (text + "\n").as_bytes())?;
     tracing::info!("report written to {}", path.display());
     Ok(())
 }

@@ -7,7 +7,10 @@ use assert_cmd::Command;
 use serde_json::Value;
 use std::path::{Path, PathBuf};
 
-fn hinet() -> Command {
+mod outputs;
+mod train_safety;
+
+pub(crate) fn hinet() -> Command {
     let mut c = Command::new(env!("CARGO_BIN_EXE_hinet"));
     c.arg("--threads").arg("2");
     c
@@ -42,7 +45,7 @@ fn public_data(test: &str) -> Option<PathBuf> {
 }
 
 /// Runs and expects success; returns stdout.
-fn ok(cmd: &mut Command) -> String {
+pub(crate) fn ok(cmd: &mut Command) -> String {
     let out = cmd.output().expect("run hinet");
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(out.status.success(), "hinet failed: {stderr}");
@@ -51,7 +54,7 @@ fn ok(cmd: &mut Command) -> String {
 }
 
 /// Runs and expects a clean failure; returns stderr.
-fn fails(cmd: &mut Command) -> String {
+pub(crate) fn fails(cmd: &mut Command) -> String {
     let out = cmd.output().expect("run hinet");
     let stderr = String::from_utf8_lossy(&out.stderr).to_string();
     assert!(!out.status.success(), "hinet should have failed; stderr: {stderr}");
@@ -60,12 +63,12 @@ fn fails(cmd: &mut Command) -> String {
     stderr
 }
 
-fn s(p: &Path) -> &str {
+pub(crate) fn s(p: &Path) -> &str {
     p.to_str().unwrap()
 }
 
 /// Generated data: (dir guard, csv, schema).
-fn gen_data(rows: usize) -> (tempfile::TempDir, PathBuf, PathBuf) {
+pub(crate) fn gen_data(rows: usize) -> (tempfile::TempDir, PathBuf, PathBuf) {
     let dir = tempfile::tempdir().unwrap();
     ok(hinet()
         .args(["gen-data", "--rows", &rows.to_string(), "--out"])
@@ -630,7 +633,7 @@ fn parted(dir: &Path, csv: &Path, schema: &Path, parts: &[Option<&str>]) -> (Pat
     (out, files)
 }
 
-fn report_of(path: &Path) -> Value {
+pub(crate) fn report_of(path: &Path) -> Value {
     serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap()
 }
 

@@ -1,19 +1,19 @@
 //! One CSV/TSV file (optionally gzip-compressed), parsed row by row against a schema.
 //!
-//! Rows are read as raw bytes (`csv::ByteRecord`): hashed string fields are hashed from the
-//! bytes as they are, numbers are parsed from ASCII, and no UTF-8 validation of whole rows is
-//! paid for. Every rejection carries the file, the 1-based line and the column.
+//! Rows are read as raw bytes by the bounded [`RecordReader`]: hashed string fields are hashed
+//! from the bytes as they are, numbers are parsed from ASCII, and no UTF-8 validation of whole
+//! rows is paid for. Every rejection carries the file, the 1-based line and the column.
 
 use std::fs::File;
-use std::io::{BufReader, Read};
+use std::io::{BufRead, BufReader};
 use std::path::Path;
-
-use csv::ByteRecord;
 
 use crate::dataset::Dataset;
 use crate::error::{BadRowKind, DataError};
 use crate::hash::{fnv1a64_extend, fnv1a64_start, hash_bucket, mix64};
 use crate::normalize::Normalize;
+use crate::reader::ReadOptions;
+use crate::record::{Limits, RecordReader};
 use crate::schema::{InputFile, LabelRule, MAX_AUTO_VOCAB, Part, Schema, Vocab};
 
 /// How a sparse column's value becomes an id.
@@ -34,7 +34,7 @@ const MAX_ID: u64 = u32::MAX as u64 - 1;
 
 /// The schema's columns resolved to positions in one file's header.
 pub(crate) struct CsvSource {
-    reader: csv::Reader<Box<dyn Read + Send>>,
+    reader: RecordReader,
     /// The path as the user wrote it, for messages.
     pub(crate) name: String,
     fields: usize,
@@ -47,14 +47,21 @@ pub(crate) struct CsvSource {
     label_rule: LabelRule,
     sparse: Vec<(usize, SparseKind)>,
     dense: Vec<(usize, Normalize)>,
+    /// Oracle columns; empty when the schema has none or (scoring) the file lacks them.
     oracle: Vec<usize>,
+    /// Whether this file's rows carry oracle values.
+    pub(crate) has_oracle: bool,
+    /// Split-key columns; empty: the row position is the key.
     key: Vec<usize>,
     part: Option<Part>,
     /// Per sparse column: the largest id of an accepted row, for `vocab = "auto"` columns.
     pub(crate) auto_max: Vec<Option<u32>>,
     /// Indices (into `sparse`) of the `vocab = "auto"` columns.
     auto_cols: Vec<usize>,
-    record: ByteRecord,
+    /// Per dense column: the smallest and largest accepted value, each with the line of its
+    /// first occurrence.
+    pub(crate) dense_min: Vec<Option<(f32, u64)>>,
+    pub(crate) dense_max: Vec<Option<(f32, u64)>>,
     // Scratch for one row, so a bad row leaves the chunk untouched (taken out while a row is
     // parsed and put back after; a bad row just drops it).
     row_sparse: Vec<u32>,
@@ -77,11 +84,23 @@ fn default_delimiter(path: &Path) -> u8 {
     }
 }
 
-fn open_reader(path: &Path) -> Result<Box<dyn Read + Send>, DataError> {
-    let file = File::open(path).map_err(|e| DataError::Io {
+/// Opens a data file. A directory is refused up front (reading one fails only at the first
+/// read, with a less helpful message). FIFOs and character devices (`/dev/stdin`, a shell's
+/// `<(zcat x.gz)`) are read as streams: the record bounds keep an endless one (`/dev/zero`)
+/// from growing memory, and a FIFO waits for its writer as `cat` would.
+fn open_reader(path: &Path) -> Result<Box<dyn BufRead + Send>, DataError> {
+    let io_err = |e: std::io::Error| DataError::Io {
         path: path.into(),
         source: e,
-    })?;
+    };
+    let file = File::open(path).map_err(io_err)?;
+    let meta = file.metadata().map_err(io_err)?;
+    if meta.is_dir() {
+        return Err(io_err(std::io::Error::new(
+            std::io::ErrorKind::IsADirectory,
+            "is a directory, not a data file",
+        )));
+    }
     let is_gz = path.extension().is_some_and(|e| e.eq_ignore_ascii_case("gz"));
     Ok(if is_gz {
         // MultiGzDecoder: files made by concatenating gzip members (`cat a.gz b.gz`) are valid gzip.
@@ -125,33 +144,39 @@ fn parse_id(v: &[u8]) -> Option<u64> {
 
 impl CsvSource {
     /// Opens `file`, reads its header and resolves the schema's columns.
-    pub(crate) fn open(schema: &Schema, file: &InputFile, labels_optional: bool) -> Result<CsvSource, DataError> {
+    pub(crate) fn open(schema: &Schema, file: &InputFile, opt: &ReadOptions) -> Result<CsvSource, DataError> {
         let name = file.path.display().to_string();
         let delimiter = match schema.delimiter {
             Some(c) => c as u8,
             None => default_delimiter(&file.path),
         };
-        let mut reader = csv::ReaderBuilder::new()
-            .delimiter(delimiter)
-            .has_headers(false)
-            // Field counts are checked here, so a short row is a located, skippable error.
-            .flexible(true)
-            .trim(csv::Trim::All)
-            .from_reader(open_reader(&file.path)?);
-        let mut record = ByteRecord::new();
-        let has_header = read_record(&mut reader, &mut record, &name, &file.path)?;
-        if !has_header {
+        let limits = Limits {
+            record_bytes: opt.max_record_bytes,
+            field_bytes: opt.max_field_bytes,
+            record_lines: opt.max_record_lines,
+        };
+        let mut reader = RecordReader::new(open_reader(&file.path)?, name.clone(), delimiter, limits);
+        if !reader.next_record()? {
             return Err(DataError::EmptyFile {
                 file: name,
                 why: "is empty (no header line)".into(),
             });
         }
-        let header: Vec<String> = record
-            .iter()
-            .enumerate()
-            .map(|(i, h)| {
-                let h = String::from_utf8_lossy(h).into_owned();
-                // A UTF-8 byte-order mark (Excel writes one) would otherwise hide the first column.
+        if reader.len() > reader.stored() {
+            return Err(DataError::Header {
+                file: name,
+                why: format!(
+                    "the header has {} columns, more than the {} the reader accepts",
+                    reader.len(),
+                    crate::record::MAX_COLUMNS
+                ),
+            });
+        }
+        let header: Vec<String> = (0..reader.len())
+            .map(|i| {
+                let h = String::from_utf8_lossy(reader.get(i)).into_owned();
+                // A byte-order mark the reader could not strip (a first read of under 3 bytes)
+                // would otherwise hide the first column.
                 if i == 0 {
                     h.trim_start_matches('\u{feff}').trim().to_string()
                 } else {
@@ -159,6 +184,8 @@ impl CsvSource {
                 }
             })
             .collect();
+        reader.set_header(header.clone());
+        let labels_optional = opt.labels_optional;
         let find = |col: &str, role: &str| -> Result<usize, DataError> {
             let mut hits = header
                 .iter()
@@ -226,16 +253,18 @@ impl CsvSource {
             .iter()
             .map(|d| Ok((find(&d.column, "dense")?, d.normalize)))
             .collect::<Result<Vec<_>, _>>()?;
-        let oracle = schema
-            .oracle_columns
-            .iter()
-            .map(|c| find(c, "oracle"))
-            .collect::<Result<Vec<_>, _>>()?;
-        let key = schema
-            .split_key
-            .iter()
-            .map(|c| find(c, "split key"))
-            .collect::<Result<Vec<_>, _>>()?;
+        // Reading data to score (labels optional), the columns only evaluation and splitting use
+        // are optional too: a file without all the oracle columns carries no oracle values, one
+        // without all the split-key columns gets row-position keys. A column that is present
+        // is still checked.
+        let optional = |cols: &[String], role: &str| -> Result<Vec<usize>, DataError> {
+            if labels_optional && cols.iter().any(|c| !header.iter().any(|h| h == c)) {
+                return Ok(Vec::new());
+            }
+            cols.iter().map(|c| find(c, role)).collect()
+        };
+        let oracle = optional(&schema.oracle_columns, "oracle")?;
+        let key = optional(&schema.split_key, "split key")?;
         let auto_cols: Vec<usize> = sparse
             .iter()
             .enumerate()
@@ -243,6 +272,9 @@ impl CsvSource {
             .map(|(i, _)| i)
             .collect();
         Ok(CsvSource {
+            has_oracle: !oracle.is_empty(),
+            dense_min: vec![None; dense.len()],
+            dense_max: vec![None; dense.len()],
             auto_max: vec![None; sparse.len()],
             auto_cols,
             reader,
@@ -259,7 +291,6 @@ impl CsvSource {
             oracle,
             key,
             part: file.part,
-            record,
             row_sparse: Vec::new(),
             row_dense: Vec::new(),
             row_labels: Vec::new(),
@@ -268,13 +299,13 @@ impl CsvSource {
     }
 
     /// Reads the next record; `Ok(false)` at the end of the file.
+    /// Structural errors ([`DataError::Structure`]) and I/O errors end the file.
     pub(crate) fn next_record(&mut self) -> Result<bool, DataError> {
-        let path = std::path::PathBuf::from(&self.name);
-        read_record(&mut self.reader, &mut self.record, &self.name, &path)
+        self.reader.next_record()
     }
 
     fn line(&self) -> u64 {
-        self.record.position().map_or(0, |p| p.line())
+        self.reader.start_line()
     }
 
     fn bad(&self, col: Option<usize>, kind: BadRowKind, why: String) -> DataError {
@@ -296,20 +327,28 @@ impl CsvSource {
     }
 
     fn field(&self, col: usize) -> &[u8] {
-        self.record.get(col).unwrap_or_default()
+        self.reader.get(col)
     }
 
     /// Parses the current record and appends it to `out`; on error `out` is unchanged.
     /// `position` is the row's index among all data rows read so far (the default split key).
     pub(crate) fn parse_into(&mut self, position: u64, out: &mut Dataset) -> Result<(), DataError> {
-        if self.record.len() != self.fields {
+        if self.reader.len() != self.fields {
+            let (first, last) = (self.reader.start_line(), self.reader.end_line());
+            // A record over several lines is legal (quoted line breaks) but, with a wrong field
+            // count, most likely a stray quote: say which lines it took.
+            let span = if last > first {
+                format!(" (the record spans lines {first}-{last}: a quoted field holds line breaks; a stray quote?)")
+            } else {
+                String::new()
+            };
             return Err(self.bad(
                 None,
                 BadRowKind::FieldCount,
                 format!(
-                    "expected {} fields (as in the header), found {}",
+                    "expected {} fields (as in the header), found {}{span}",
                     self.fields,
-                    self.record.len()
+                    self.reader.len()
                 ),
             ));
         }
@@ -476,6 +515,15 @@ impl CsvSource {
             let id = self.row_sparse[k];
             self.auto_max[k] = Some(self.auto_max[k].map_or(id, |m| m.max(id)));
         }
+        let line = self.line();
+        for (c, &x) in self.row_dense.iter().enumerate() {
+            if self.dense_min[c].is_none_or(|(m, _)| x < m) {
+                self.dense_min[c] = Some((x, line));
+            }
+            if self.dense_max[c].is_none_or(|(m, _)| x > m) {
+                self.dense_max[c] = Some((x, line));
+            }
+        }
         out.scenario.push(scenario);
         out.sparse.extend_from_slice(&self.row_sparse);
         out.dense.extend_from_slice(&self.row_dense);
@@ -487,28 +535,4 @@ impl CsvSource {
         out.file_part.push(self.part);
         Ok(())
     }
-}
-
-fn read_record(
-    reader: &mut csv::Reader<Box<dyn Read + Send>>,
-    record: &mut ByteRecord,
-    name: &str,
-    path: &Path,
-) -> Result<bool, DataError> {
-    reader.read_byte_record(record).map_err(|e| {
-        let line = e.position().map_or(0, |p| p.line());
-        match e.into_kind() {
-            csv::ErrorKind::Io(io) => DataError::Io {
-                path: path.into(),
-                source: io,
-            },
-            other => DataError::Row {
-                file: name.to_string(),
-                line,
-                column: None,
-                kind: BadRowKind::Malformed,
-                why: format!("{other:?}"),
-            },
-        }
-    })
 }

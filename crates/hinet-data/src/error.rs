@@ -23,7 +23,9 @@ pub enum BadRowKind {
     UnknownScenario,
     /// A label is missing or not 0/1.
     BadLabel,
-    /// The CSV layer itself could not read the record (e.g. an I/O error mid-file).
+    /// A record the CSV layer could not read. The readers of this crate no longer produce it
+    /// (broken structure is a [`DataError::Structure`], which is never skipped); it remains the
+    /// class of a skipped error that is not a row error.
     Malformed,
 }
 
@@ -43,10 +45,15 @@ impl fmt::Display for BadRowKind {
 }
 
 /// Errors of the data layer.
-#[derive(Debug, thiserror::Error)]
+///
+/// Every message is complete on its own: a variant that wraps another error (an I/O or TOML
+/// error) prints it in its message and does not also return it from
+/// [`std::error::Error::source`], so a chain printed cause by cause (anyhow's `{:#}`, the `hinet`
+/// command's error output) shows each cause exactly once. The wrapped error stays available in
+/// the variant's field.
+#[derive(Debug)]
 pub enum DataError {
     /// A data row is bad. Display: `data/x.csv:17: column "price": "abc" is not a number`.
-    #[error("{}", row_message(file, *line, column.as_deref(), why))]
     Row {
         /// The file, as given.
         file: String,
@@ -59,8 +66,20 @@ pub enum DataError {
         /// What is wrong, in words.
         why: String,
     },
+    /// The file's CSV structure is broken so that the next record cannot be found: a quote
+    /// never closed, a record spanning more lines than [`crate::ReadOptions::max_record_lines`],
+    /// a record or field beyond [`crate::ReadOptions::max_record_bytes`] /
+    /// [`crate::ReadOptions::max_field_bytes`]. Never skipped, even with `skip_bad_rows`.
+    /// Display: `data/x.csv:9: column "note": the quote opened on line 9 is never closed: ...`.
+    Structure {
+        /// The file, as given.
+        file: String,
+        /// 1-based line: where the unclosed quote opened, or where the record started.
+        line: u64,
+        /// What is wrong (naming the column where one is at fault), in words.
+        why: String,
+    },
     /// The header does not fit the schema (a missing or duplicated column).
-    #[error("{file}:1: {why}")]
     Header {
         /// The file.
         file: String,
@@ -68,38 +87,60 @@ pub enum DataError {
         why: String,
     },
     /// The file has no header or no data rows.
-    #[error("{file}: {why}")]
     EmptyFile {
         /// The file.
         file: String,
         /// "is empty" or "has a header but no data rows".
         why: String,
     },
-    /// Opening or reading a file failed.
-    #[error("{}: {source}", path.display())]
+    /// Opening or reading a file failed. Display: `data/x.csv: No such file or directory (os
+    /// error 2)`; the I/O error is part of the message, not a separate `source()`.
     Io {
         /// The file.
         path: PathBuf,
-        /// The underlying error.
-        #[source]
+        /// The underlying error (printed in the message).
         source: std::io::Error,
     },
-    /// A schema TOML file does not parse.
-    #[error("{}: {source}", path.display())]
+    /// A schema TOML file does not parse. The parser's message (it names line and column of the
+    /// TOML) is part of the message, not a separate `source()`.
     SchemaToml {
         /// The file.
         path: PathBuf,
-        /// The parser's message (it names line and column of the TOML).
-        #[source]
+        /// The parser's error (printed in the message).
         source: Box<toml::de::Error>,
     },
     /// A schema, split or generator configuration is inconsistent.
-    #[error("invalid configuration: {0}")]
     Config(String),
     /// The reader thread stopped unexpectedly (it panicked); never expected.
-    #[error("the reader thread stopped unexpectedly")]
     ReaderGone,
 }
+
+impl fmt::Display for DataError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            DataError::Row {
+                file,
+                line,
+                column,
+                why,
+                ..
+            } => f.write_str(&row_message(file, *line, column.as_deref(), why)),
+            DataError::Structure { file, line, why } => write!(f, "{file}:{line}: {why}"),
+            DataError::Header { file, why } => write!(f, "{file}:1: {why}"),
+            DataError::EmptyFile { file, why } => write!(f, "{file}: {why}"),
+            DataError::Io { path, source } => write!(f, "{}: {source}", path.display()),
+            // The TOML error's own text ends with a line break after its source excerpt.
+            DataError::SchemaToml { path, source } => {
+                write!(f, "{}: {}", path.display(), source.to_string().trim_end())
+            }
+            DataError::Config(m) => write!(f, "invalid configuration: {m}"),
+            DataError::ReaderGone => f.write_str("the reader thread stopped unexpectedly"),
+        }
+    }
+}
+
+/// No variant has a `source()`: each message already includes its cause (see [`DataError`]).
+impl std::error::Error for DataError {}
 
 fn row_message(file: &str, line: u64, column: Option<&str>, why: &str) -> String {
     match column {

@@ -12,6 +12,11 @@
 //! - Readers: [`stream`] parses CSV/TSV (gzip by extension) in a background thread and yields
 //!   chunks; [`load`] collects them. Bad rows stop the read with a [`DataError`] naming file,
 //!   line and column, or are skipped and counted ([`ReadOptions::skip_bad_rows`], [`SkipReport`]).
+//!   Every record is bounded in bytes and lines ([`ReadOptions::max_record_bytes`],
+//!   [`ReadOptions::max_field_bytes`], [`ReadOptions::max_record_lines`]); a quote never closed
+//!   or a record beyond the bounds is a [`DataError::Structure`] that always stops the read.
+//!   [`SkipReport::dense_range_warnings`] and [`Dataset::dense_range_warnings`] name dense
+//!   columns too large for the model.
 //! - [`presets`]: ready-made schemas for public datasets (Ali-CCP, AliExpress, MovieLens),
 //!   read from a folder the caller supplies; they read the public samples and the full data.
 //! - [`synthetic`]: the built-in default dataset, a multi-scenario, multi-task generator that
@@ -55,11 +60,13 @@ mod batch;
 mod csv_source;
 mod csv_writer;
 mod dataset;
+mod dense_range;
 mod error;
 pub mod hash;
 mod normalize;
 pub mod presets;
 mod reader;
+mod record;
 mod schema;
 mod spec;
 mod split;
@@ -69,10 +76,16 @@ pub use auc::auc;
 pub use batch::{Batch, BatchIter};
 pub use csv_writer::{schema_for, write_csv};
 pub use dataset::Dataset;
+pub use dense_range::{DENSE_WARN_ABS, DenseRange, DenseRangeWarning, SourceLine};
 pub use error::{BadRowKind, DataError};
 pub use normalize::{ColumnTransform, DenseNormalizer, Normalize};
 pub use presets::{Preset, preset};
-pub use reader::{ChunkStream, Loaded, ReadOptions, SkipReport, load, stream};
-pub use schema::{DenseColumn, InputFile, LabelRule, MAX_AUTO_VOCAB, Part, Schema, SparseColumn, TaskColumn, Vocab};
+pub use reader::{
+    ChunkStream, DEFAULT_MAX_FIELD_BYTES, DEFAULT_MAX_RECORD_BYTES, DEFAULT_MAX_RECORD_LINES, Loaded, ReadOptions,
+    SkipReport, load, stream,
+};
+pub use schema::{
+    DenseColumn, InputFile, LabelRule, MAX_AUTO_VOCAB, MAX_SCHEMA_BYTES, Part, Schema, SparseColumn, TaskColumn, Vocab,
+};
 pub use spec::{FeatureSpec, SparseField};
 pub use split::{SplitSpec, Splits, split_for_files};

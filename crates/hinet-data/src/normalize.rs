@@ -57,6 +57,33 @@ pub struct ColumnTransform {
     pub std: f64,
 }
 
+impl ColumnTransform {
+    /// The value the model sees for `x`; `None` if it has none: log1p of a value <= -1, or a
+    /// result that is not a finite f32 (standardising with a tiny training std can overflow).
+    pub fn transform(&self, x: f32) -> Option<f32> {
+        let y = match self.method {
+            Normalize::None => x,
+            Normalize::Standardize => ((f64::from(x) - self.mean) / self.std) as f32,
+            Normalize::Log1p | Normalize::Log1pStandardize if x <= -1.0 => return None,
+            Normalize::Log1p => x.ln_1p(),
+            Normalize::Log1pStandardize => ((f64::from(x.ln_1p()) - self.mean) / self.std) as f32,
+        };
+        y.is_finite().then_some(y)
+    }
+
+    /// Checks the statistics (a checkpoint may carry any numbers): mean finite, std finite and
+    /// positive.
+    fn check(&self) -> Result<(), DataError> {
+        if !self.mean.is_finite() || !self.std.is_finite() || self.std <= 0.0 {
+            return Err(DataError::config(format!(
+                "normaliser column {:?}: mean {} and std {} must be finite, std > 0",
+                self.name, self.mean, self.std
+            )));
+        }
+        Ok(())
+    }
+}
+
 /// Fitted dense normalisation: one [`ColumnTransform`] per dense column.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct DenseNormalizer {
@@ -121,7 +148,9 @@ impl DenseNormalizer {
     }
 
     /// Applies the transform in place. Errors if the columns differ from the fitted ones, if the
-    /// dataset is already normalised, or if a log1p value is <= -1.
+    /// dataset is already normalised, if a statistic is not finite or a std not positive, if a
+    /// log1p value is <= -1, or if a result is not a finite f32 (a value far outside the
+    /// training range standardised with a tiny std). On error the dataset is unchanged.
     pub fn apply(&self, data: &mut Dataset) -> Result<(), DataError> {
         if data.dense_normalized {
             return Err(DataError::config("dataset is already normalised"));
@@ -133,37 +162,47 @@ impl DenseNormalizer {
                 data.spec.dense
             )));
         }
+        for t in &self.columns {
+            t.check()?;
+        }
         let d = self.columns.len();
         if d > 0 {
-            for (r, row) in data.dense.chunks_exact_mut(d).enumerate() {
-                self.apply_row(row)
-                    .map_err(|c| DataError::config(format!("row {r}: column {:?}: value <= -1 for log1p", names[c])))?;
+            // Checked first, so that an error leaves the dataset untouched.
+            for (r, row) in data.dense.chunks_exact(d).enumerate() {
+                for (x, t) in row.iter().zip(&self.columns) {
+                    if t.transform(*x).is_none() {
+                        let why = if t.method.takes_log1p() && *x <= -1.0 {
+                            "<= -1 for log1p".to_string()
+                        } else {
+                            format!(
+                                "does not give a finite f32 with {:?} (mean {}, std {})",
+                                t.method, t.mean, t.std
+                            )
+                        };
+                        return Err(DataError::config(format!(
+                            "row {r}: column {:?}: value {x} {why}",
+                            t.name
+                        )));
+                    }
+                }
+            }
+            for row in data.dense.chunks_exact_mut(d) {
+                for (x, t) in row.iter_mut().zip(&self.columns) {
+                    // Checked above.
+                    *x = t.transform(*x).unwrap_or(0.0);
+                }
             }
         }
         data.dense_normalized = true;
         Ok(())
     }
 
-    /// Applies the transform to one row of dense values; on failure returns the column index
-    /// of a log1p value <= -1 (the row is then partly transformed).
+    /// Applies the transform to one row of dense values; on failure returns the index of the
+    /// column whose value has no transform ([`ColumnTransform::transform`]: a log1p value <= -1
+    /// or a result that is not a finite f32); the row is then partly transformed.
     pub fn apply_row(&self, row: &mut [f32]) -> Result<(), usize> {
         for (c, (x, t)) in row.iter_mut().zip(&self.columns).enumerate() {
-            match t.method {
-                Normalize::None => {}
-                Normalize::Standardize => *x = ((f64::from(*x) - t.mean) / t.std) as f32,
-                Normalize::Log1p => {
-                    if *x <= -1.0 {
-                        return Err(c);
-                    }
-                    *x = x.ln_1p();
-                }
-                Normalize::Log1pStandardize => {
-                    if *x <= -1.0 {
-                        return Err(c);
-                    }
-                    *x = ((f64::from(x.ln_1p()) - t.mean) / t.std) as f32;
-                }
-            }
+            *x = t.transform(*x).ok_or(c)?;
         }
         Ok(())
     }

@@ -12,14 +12,18 @@ use std::thread::JoinHandle;
 
 use crate::csv_source::CsvSource;
 use crate::dataset::Dataset;
+use crate::dense_range::{DenseRange, DenseRangeWarning, SourceLine, range_warnings};
 use crate::error::{BadRowKind, DataError};
+use crate::normalize::DenseNormalizer;
 use crate::schema::{InputFile, Schema};
 
 /// Options of the readers.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ReadOptions {
     /// Skip bad rows (counting them in a [`SkipReport`]) instead of stopping at the first one.
-    /// File-level problems (missing file or column, empty file) always stop.
+    /// File-level problems (missing file or column, empty file) and broken CSV structure
+    /// ([`DataError::Structure`]: an unclosed quote, a record beyond the bounds below) always
+    /// stop: past them the next record cannot be found.
     pub skip_bad_rows: bool,
     /// Rows per chunk handed over by the reader thread.
     pub chunk_rows: usize,
@@ -27,10 +31,31 @@ pub struct ReadOptions {
     pub queue_chunks: usize,
     /// How many bad rows the report keeps as examples.
     pub max_examples: usize,
-    /// Accept files without the label columns (data to score): their labels read as 0.
-    /// A label column that is present is still checked.
+    /// Read data to score: accept files without the label columns (their labels read as 0),
+    /// without the `oracle_columns` (such a file's rows carry no oracle values) and without the
+    /// `split_key` columns (its rows are keyed by position). A column that is present is still
+    /// checked. Scenario and feature columns are always required.
     pub labels_optional: bool,
+    /// Largest record, in bytes (default 16 MiB): a longer one, such as a file without line
+    /// ends (`/dev/zero`), is a [`DataError::Structure`] naming the line where it starts. The
+    /// reader's record buffer never grows beyond this.
+    pub max_record_bytes: usize,
+    /// Largest field, in bytes (default 1 MiB): a longer one is a [`DataError::Structure`]
+    /// naming file, line and column.
+    pub max_field_bytes: usize,
+    /// Most physical lines one record may span (default 64): quoted fields may hold line
+    /// breaks, but a quote left open would otherwise swallow the rest of the file. A longer
+    /// record is a [`DataError::Structure`] naming the line where it starts and where the quote
+    /// opened.
+    pub max_record_lines: usize,
 }
+
+/// Default [`ReadOptions::max_record_bytes`]: 16 MiB.
+pub const DEFAULT_MAX_RECORD_BYTES: usize = 16 << 20;
+/// Default [`ReadOptions::max_field_bytes`]: 1 MiB.
+pub const DEFAULT_MAX_FIELD_BYTES: usize = 1 << 20;
+/// Default [`ReadOptions::max_record_lines`]: 64.
+pub const DEFAULT_MAX_RECORD_LINES: usize = 64;
 
 impl Default for ReadOptions {
     fn default() -> Self {
@@ -40,6 +65,9 @@ impl Default for ReadOptions {
             queue_chunks: 2,
             max_examples: 5,
             labels_optional: false,
+            max_record_bytes: DEFAULT_MAX_RECORD_BYTES,
+            max_field_bytes: DEFAULT_MAX_FIELD_BYTES,
+            max_record_lines: DEFAULT_MAX_RECORD_LINES,
         }
     }
 }
@@ -51,6 +79,20 @@ impl ReadOptions {
             skip_bad_rows,
             ..Default::default()
         }
+    }
+
+    /// Checks the bounds (each at least 1).
+    pub fn validate(&self) -> Result<(), DataError> {
+        for (name, v) in [
+            ("max_record_bytes", self.max_record_bytes),
+            ("max_field_bytes", self.max_field_bytes),
+            ("max_record_lines", self.max_record_lines),
+        ] {
+            if v == 0 {
+                return Err(DataError::config(format!("ReadOptions::{name} must be at least 1")));
+            }
+        }
+        Ok(())
     }
 }
 
@@ -65,9 +107,61 @@ pub struct SkipReport {
     pub by_kind: BTreeMap<BadRowKind, u64>,
     /// The first few skipped rows' errors (file, line, column, why).
     pub examples: Vec<DataError>,
+    /// Per dense column (schema order): the smallest and largest value of the accepted rows,
+    /// as read (before normalisation), each with the file and line of its first occurrence;
+    /// `None` for a column when no row was accepted. See [`SkipReport::dense_range_warnings`].
+    pub dense_ranges: Vec<Option<DenseRange>>,
 }
 
 impl SkipReport {
+    /// Dense columns whose values, as the model sees them, exceed `threshold` in absolute value
+    /// (e.g. [`crate::DENSE_WARN_ABS`] = 1e6), over every accepted row: the values as read
+    /// transformed by `normalizer` (the fitted one the model uses; `None`: the values as read),
+    /// with the file and line of the first row reaching the largest |value|. Exact because
+    /// every normalisation is monotone: the largest |value| after it comes from the smallest
+    /// or the largest value read. A value that the normaliser turns into a non-finite number
+    /// (see [`DenseNormalizer::apply`]) is reported as infinite.
+    pub fn dense_range_warnings(&self, normalizer: Option<&DenseNormalizer>, threshold: f32) -> Vec<DenseRangeWarning> {
+        range_warnings(&self.dense_ranges, normalizer, threshold)
+    }
+
+    /// Folds one file's dense extremes into the report (earlier files win ties).
+    fn add_dense(&mut self, schema: &Schema, src: &CsvSource) {
+        if self.dense_ranges.len() != schema.dense.len() {
+            self.dense_ranges = vec![None; schema.dense.len()];
+        }
+        let at = |line: u64| SourceLine {
+            file: src.name.clone(),
+            line,
+        };
+        for (c, slot) in self.dense_ranges.iter_mut().enumerate() {
+            let (Some((lo, lo_line)), Some((hi, hi_line))) = (src.dense_min[c], src.dense_max[c]) else {
+                continue;
+            };
+            match slot {
+                None => {
+                    *slot = Some(DenseRange {
+                        column: schema.dense[c].column.clone(),
+                        min: lo,
+                        min_at: at(lo_line),
+                        max: hi,
+                        max_at: at(hi_line),
+                    });
+                }
+                Some(r) => {
+                    if lo < r.min {
+                        r.min = lo;
+                        r.min_at = at(lo_line);
+                    }
+                    if hi > r.max {
+                        r.max = hi;
+                        r.max_at = at(hi_line);
+                    }
+                }
+            }
+        }
+    }
+
     fn add(&mut self, e: DataError, max_examples: usize) {
         self.rows_skipped += 1;
         *self
@@ -209,8 +303,9 @@ fn stream_any(schema: &Schema, files: &[InputFile], options: &ReadOptions) -> Ch
         auto_max: None,
         done: false,
     };
-    let checked = schema
+    let checked = options
         .validate()
+        .and_then(|()| schema.validate())
         .and_then(|()| schema.validate_files(files))
         .and_then(|()| {
             if files.is_empty() {
@@ -243,11 +338,11 @@ fn stream_any(schema: &Schema, files: &[InputFile], options: &ReadOptions) -> Ch
     s
 }
 
-/// An empty chunk for `schema`.
-pub(crate) fn empty_for(schema: &Schema) -> Dataset {
+/// An empty chunk for `schema`, with oracle values or without.
+pub(crate) fn empty_for(schema: &Schema, oracle: bool) -> Dataset {
     let mut d = Dataset::empty(schema.feature_spec());
     d.dense_normalize = schema.dense_normalize();
-    if !schema.oracle_columns.is_empty() {
+    if oracle {
         d.oracle = Some(Vec::new());
     }
     d
@@ -256,8 +351,11 @@ pub(crate) fn empty_for(schema: &Schema) -> Dataset {
 /// The reader thread's body. On an error, the rows parsed before it are still delivered (so a
 /// streaming consumer gets everything up to the bad row), then the error.
 fn read_all(schema: &Schema, files: &[InputFile], opt: &ReadOptions, tx: &SyncSender<Msg>) {
-    let mut chunk = empty_for(schema);
-    let mut report = SkipReport::default();
+    let mut chunk = empty_for(schema, !schema.oracle_columns.is_empty());
+    let mut report = SkipReport {
+        dense_ranges: vec![None; schema.dense.len()],
+        ..SkipReport::default()
+    };
     let mut auto_max = vec![None; schema.sparse.len()];
     let result = read_files(schema, files, opt, tx, &mut chunk, &mut report, &mut auto_max);
     // A failed send means the consumer went away: nothing left to do.
@@ -283,30 +381,28 @@ fn read_files(
     let chunk_rows = opt.chunk_rows.max(1);
     let mut position: u64 = 0;
     for file in files {
-        let mut src = CsvSource::open(schema, file, opt.labels_optional)?;
+        let mut src = CsvSource::open(schema, file, opt)?;
+        // A chunk's rows all have oracle values or none: when this file differs from the
+        // previous one (scoring data without the oracle columns), start a new chunk.
+        if chunk.oracle.is_some() != src.has_oracle {
+            let done = std::mem::replace(chunk, empty_for(schema, src.has_oracle));
+            if !done.is_empty() && tx.send(Msg::Chunk(Box::new(done))).is_err() {
+                return Ok(());
+            }
+        }
         let mut any_row = false;
-        loop {
-            match src.next_record() {
-                Ok(false) => break,
-                Ok(true) => {
-                    any_row = true;
-                    let pos = position;
-                    position += 1;
-                    match src.parse_into(pos, chunk) {
-                        Ok(()) => report.rows_read += 1,
-                        Err(e) if opt.skip_bad_rows => report.add(e, opt.max_examples),
-                        Err(e) => return Err(e),
-                    }
-                }
-                Err(e @ DataError::Row { .. }) if opt.skip_bad_rows => {
-                    any_row = true;
-                    position += 1;
-                    report.add(e, opt.max_examples);
-                }
+        // Structural and I/O errors from next_record always stop (`?`): they are not rows.
+        while src.next_record()? {
+            any_row = true;
+            let pos = position;
+            position += 1;
+            match src.parse_into(pos, chunk) {
+                Ok(()) => report.rows_read += 1,
+                Err(e) if opt.skip_bad_rows => report.add(e, opt.max_examples),
                 Err(e) => return Err(e),
             }
             if chunk.len() >= chunk_rows {
-                let full = std::mem::replace(chunk, empty_for(schema));
+                let full = std::mem::replace(chunk, empty_for(schema, src.has_oracle));
                 if tx.send(Msg::Chunk(Box::new(full))).is_err() {
                     return Ok(());
                 }
@@ -321,6 +417,7 @@ fn read_files(
         for (all, file) in auto_max.iter_mut().zip(&src.auto_max) {
             *all = (*all).max(*file);
         }
+        report.add_dense(schema, &src);
     }
     Ok(())
 }
@@ -338,16 +435,25 @@ pub struct Loaded {
 ///
 /// A column with `vocab = "auto"` gets the largest id of the accepted rows of all `files`, plus
 /// one, as its vocabulary in the result's spec (1 when no row was accepted).
+///
+/// The result has oracle values only if every file had the oracle columns (they can be absent
+/// only with [`ReadOptions::labels_optional`]).
 pub fn load(schema: &Schema, files: &[InputFile], options: &ReadOptions) -> Result<Loaded, DataError> {
-    let mut data = empty_for(schema);
+    let mut data = empty_for(schema, !schema.oracle_columns.is_empty());
+    let mut first = true;
     let mut chunks = stream_any(schema, files, options);
     for chunk in chunks.by_ref() {
-        let chunk = chunk?;
-        if data.is_empty() {
+        let mut chunk = chunk?;
+        if first {
             data = chunk;
-        } else {
-            data.append(&chunk)?;
+            first = false;
+            continue;
         }
+        if data.oracle.is_some() != chunk.oracle.is_some() {
+            data.oracle = None;
+            chunk.oracle = None;
+        }
+        data.append(&chunk)?;
     }
     let report = chunks.take_report().ok_or(DataError::ReaderGone)?;
     let auto_max = chunks.auto_max.take().ok_or(DataError::ReaderGone)?;

@@ -99,6 +99,11 @@ impl TaskColumn {
 /// (up to 2^32 - 1), sparse raw ids take `hash_buckets`.
 pub const MAX_AUTO_VOCAB: usize = 1 << 26;
 
+/// Largest schema file [`Schema::from_toml_file`] reads: 16 MiB (a schema of thousands of
+/// columns is a few hundred KiB). A larger file, or an endless one such as `/dev/zero`, is an
+/// error instead of a read that grows until memory runs out.
+pub const MAX_SCHEMA_BYTES: u64 = 16 << 20;
+
 /// The vocabulary of an integer-id column: `vocab = 1000` or `vocab = "auto"` in TOML.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Vocab {
@@ -299,10 +304,37 @@ impl Schema {
 
     /// Reads a schema TOML file; relative `files` paths are resolved against its folder.
     pub fn from_toml_file(path: impl AsRef<Path>) -> Result<Schema, DataError> {
+        use std::io::Read;
         let path = path.as_ref();
-        let text = std::fs::read_to_string(path).map_err(|e| DataError::Io {
+        let io_err = |e: std::io::Error| DataError::Io {
             path: path.into(),
             source: e,
+        };
+        let file = std::fs::File::open(path).map_err(io_err)?;
+        if file.metadata().map_err(io_err)?.is_dir() {
+            return Err(io_err(std::io::Error::new(
+                std::io::ErrorKind::IsADirectory,
+                "is a directory, not a schema file",
+            )));
+        }
+        let mut bytes = Vec::new();
+        file.take(MAX_SCHEMA_BYTES + 1)
+            .read_to_end(&mut bytes)
+            .map_err(io_err)?;
+        if bytes.len() as u64 > MAX_SCHEMA_BYTES {
+            return Err(io_err(std::io::Error::new(
+                std::io::ErrorKind::InvalidData,
+                format!("is larger than {MAX_SCHEMA_BYTES} bytes, too large for a schema (is it the data?)"),
+            )));
+        }
+        let text = String::from_utf8(bytes).map_err(|e| {
+            io_err(std::io::Error::new(
+                std::io::ErrorKind::InvalidData,
+                format!(
+                    "is not UTF-8 text (invalid byte at offset {})",
+                    e.utf8_error().valid_up_to()
+                ),
+            ))
         })?;
         let mut schema: Schema = toml::from_str(&text).map_err(|e| DataError::SchemaToml {
             path: path.into(),
@@ -385,10 +417,13 @@ impl Schema {
                 self.tasks.len()
             ));
         }
-        if let Some(d) = self.delimiter
-            && !d.is_ascii()
-        {
-            return bad(format!("delimiter {d:?} is not an ASCII character"));
+        if let Some(d) = self.delimiter {
+            if !d.is_ascii() {
+                return bad(format!("delimiter {d:?} is not an ASCII character"));
+            }
+            if matches!(d, '"' | '\n' | '\r') {
+                return bad(format!("delimiter {d:?} cannot be the quote character or a line end"));
+            }
         }
         self.validate_files(&self.files)
     }

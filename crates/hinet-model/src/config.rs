@@ -194,12 +194,16 @@ impl ModelConfig {
         self.tasks.len()
     }
 
-    /// Width of the input vector x.
+    /// Width of the input vector x (saturating: [`ModelConfig::validate`] refuses a config
+    /// whose sizes overflow).
     pub fn input_width(&self) -> usize {
-        self.sparse.iter().map(|f| f.dim).sum::<usize>() + self.dense.len()
+        self.sparse
+            .iter()
+            .fold(self.dense.len(), |acc, f| acc.saturating_add(f.dim))
     }
 
-    /// Checks every value, naming the key of the first that is wrong.
+    /// Checks every value, naming the key of the first that is wrong, including sizes whose
+    /// product overflows 64 bits (see [`ModelConfig::parameter_count`]).
     pub fn validate(&self) -> Result<()> {
         let positive = |key: &str, v: &[usize]| -> Result<()> {
             if v.contains(&0) {
@@ -248,10 +252,21 @@ impl ModelConfig {
         if self.cgc_levels == 0 {
             return config_err("cgc_levels", "must be at least 1");
         }
-        if self.cgc_shared_experts + self.cgc_experts_per_task == 0 {
+        if self.cgc_shared_experts == 0 && self.cgc_experts_per_task == 0 {
             return config_err(
                 "cgc_experts_per_task",
                 "CGC gates would have no experts (cgc_shared_experts is 0 too)",
+            );
+        }
+        if self.cgc_shared_across_scenarios
+            && self.cgc_levels > 1
+            && self.cgc_experts_per_task == 0
+            && matches!(self.architecture, Architecture::Hinet | Architecture::Ple)
+        {
+            return config_err(
+                "cgc_experts_per_task",
+                "with cgc_shared_across_scenarios, CGC levels after the first see only the \
+                 task experts: cgc_experts_per_task must be at least 1 when cgc_levels > 1",
             );
         }
         if self.architecture == Architecture::Hinet && self.hierarchy && self.scenario_embedding_dim == 0 {
@@ -298,6 +313,8 @@ impl ModelConfig {
         if self.esmm && self.tasks.len() != 2 {
             return config_err("esmm", "ESMM needs exactly two tasks (CTR, CTCVR)");
         }
+        // Every size, with checked arithmetic: an overflow names its key (nothing is allocated).
+        self.count_unvalidated()?;
         Ok(())
     }
 }

@@ -56,6 +56,7 @@
 mod baselines;
 pub mod checkpoint;
 mod config;
+mod diagnose;
 mod error;
 mod input;
 mod input_layer;
@@ -63,13 +64,15 @@ mod loss;
 mod metrics;
 mod model;
 mod scenario_layer;
+mod size;
 mod task_layer;
 pub mod throughput;
 mod trainer;
 
 pub use config::{Architecture, ModelConfig, SparseFeature};
-pub use error::{ModelError, Result};
+pub use error::{MAX_LISTED_ROWS, ModelError, NonFiniteReport, Result, RowFault};
 pub use input::ModelInput;
 pub use metrics::{Cell, MetricsTable, auc, logloss};
 pub use model::Model;
+pub use size::{MemoryEstimate, available_memory_bytes, human_bytes};
 pub use trainer::{TrainOptions, Trainer};

@@ -26,25 +26,7 @@ impl<F: Float> Model<F> {
             None
         };
         for j in 0..t {
-            let yj = y.narrow(1, j, 1)?;
-            let per_row = match (probabilities, j) {
-                // ESMM's CTCVR is a product of probabilities: BCE on the probability itself,
-                // clamped away from 0 and 1 so the logs stay finite.
-                (Some(p), 1) => {
-                    let eps = F::of(1e-7);
-                    let p = p.narrow(1, 1, 1)?.mul_scalar(F::one() - eps - eps)?.add_scalar(eps)?;
-                    let pos = yj.mul(p.log()?)?.mul_scalar(F::of(c.pos_weights[j]))?;
-                    let neg = yj
-                        .neg()?
-                        .add_scalar(F::one())?
-                        .mul(p.neg()?.add_scalar(F::one())?.log()?)?;
-                    pos.add(neg)?.neg()?
-                }
-                _ => logits
-                    .narrow(1, j, 1)?
-                    .bce_with_logits(yj, None, F::of(c.pos_weights[j]))?,
-            };
-            let term = per_row.mean()?.mul_scalar(F::of(c.loss_weights[j]))?;
+            let term = self.task_term(logits, y, probabilities, j)?;
             total = Some(match total {
                 Some(acc) => acc.add(term)?,
                 None => term,
@@ -55,6 +37,67 @@ impl<F: Float> Model<F> {
             total = total.add(self.l2_penalty(tape, tape.store())?)?;
         }
         Ok(total)
+    }
+
+    /// Task `j`'s term of the loss: `w_j * mean over rows of BCE_j` (for ESMM's task 1, BCE on
+    /// the clamped product of probabilities `probabilities`).
+    pub(crate) fn task_term<'t>(
+        &self,
+        logits: Var<'t, F>,
+        y: Var<'t, F>,
+        probabilities: Option<Var<'t, F>>,
+        j: usize,
+    ) -> Result<Var<'t, F>> {
+        let c = self.config();
+        let yj = y.narrow(1, j, 1)?;
+        let per_row = match (probabilities, j) {
+            // ESMM's CTCVR is a product of probabilities: BCE on the probability itself,
+            // clamped away from 0 and 1 so the logs stay finite.
+            (Some(p), 1) => {
+                let eps = F::of(1e-7);
+                let p = p.narrow(1, 1, 1)?.mul_scalar(F::one() - eps - eps)?.add_scalar(eps)?;
+                let pos = yj.mul(p.log()?)?.mul_scalar(F::of(c.pos_weights[j]))?;
+                let neg = yj
+                    .neg()?
+                    .add_scalar(F::one())?
+                    .mul(p.neg()?.add_scalar(F::one())?.log()?)?;
+                pos.add(neg)?.neg()?
+            }
+            _ => logits
+                .narrow(1, j, 1)?
+                .bce_with_logits(yj, None, F::of(c.pos_weights[j]))?,
+        };
+        Ok(per_row.mean()?.mul_scalar(F::of(c.loss_weights[j]))?)
+    }
+
+    /// The terms of the loss one by one, `(task name, value)` and `("l2", penalty)`, for a
+    /// report on a loss that is not finite (allocates; never on the training path).
+    pub(crate) fn loss_terms<'t>(
+        &self,
+        tape: &'t Tape<'t, F>,
+        logits: Var<'t, F>,
+        labels: ArrayView2<'_, F>,
+    ) -> Vec<(String, f64)> {
+        let c = self.config();
+        let y = tape.constant(labels.into_dyn());
+        let probabilities = if c.esmm { self.probabilities(logits).ok() } else { None };
+        let mut terms: Vec<(String, f64)> = (0..labels.ncols().min(c.tasks.len()))
+            .map(|j| {
+                let v = self
+                    .task_term(logits, y, probabilities, j)
+                    .and_then(|v| Ok(v.scalar()?.f64()))
+                    .unwrap_or(f64::NAN);
+                (c.tasks[j].clone(), v)
+            })
+            .collect();
+        if c.l2 > 0.0 {
+            let v = self
+                .l2_penalty(tape, tape.store())
+                .and_then(|v| Ok(v.scalar()?.f64()))
+                .unwrap_or(f64::NAN);
+            terms.push(("l2".into(), v));
+        }
+        terms
     }
 
     /// `l2 * sum ||W||^2` over weight matrices (names ending in `.weight` with 2 or more

@@ -37,8 +37,38 @@ pub struct Model<F> {
 impl<F: Float> Model<F> {
     /// Builds the model of `config`, registering its parameters in `store` (initialised from
     /// `seed`).
+    ///
+    /// The config is validated first, sizes included: a config whose parameter count
+    /// overflows, or whose parameters could not be addressed in memory as `F`, is refused with
+    /// [`ModelError::Config`] naming the key before anything is allocated, and so is a model
+    /// whose parameters alone exceed the memory available ([`crate::available_memory_bytes`]:
+    /// [`ModelError::TooLarge`]). (A limit on the whole training state is
+    /// [`crate::TrainOptions::max_memory_bytes`], checked by the [`crate::Trainer`].)
     pub fn new(config: &ModelConfig, store: &mut ParamStore<F>, seed: u64) -> Result<Self> {
         config.validate()?;
+        let estimate =
+            config.memory_estimate_with(&hinet_optim::OptimizerKind::sgd(), 0, std::mem::size_of::<F>() as u64)?;
+        if estimate.parameter_bytes > isize::MAX as u64 {
+            return Err(ModelError::Config {
+                key: estimate.dominant_key,
+                why: format!(
+                    "the model would have {} parameters ({} bytes), more than this machine can address",
+                    estimate.parameters.saturating_add(estimate.buffers),
+                    estimate.parameter_bytes
+                ),
+            });
+        }
+        // Parameters are initialised (touched) as they are allocated: more of them than the
+        // memory available would end in an allocation failure that aborts the process.
+        if let Some(available) = crate::size::available_memory_bytes()
+            && estimate.parameter_bytes > available
+        {
+            return Err(ModelError::TooLarge {
+                needed: estimate.parameter_bytes,
+                limit: available,
+                estimate: Box::new(estimate),
+            });
+        }
         let mut rng = ChaCha8Rng::seed_from_u64(seed);
         let rng = &mut rng;
         let input = InputLayer::new(store, config, rng)?;
@@ -191,7 +221,8 @@ impl<F: Float> Model<F> {
     }
 
     /// Predicted probabilities `[n, T]` for each row's own scenario, without recording a
-    /// backward pass. `&self`: several threads may predict with one model at once.
+    /// backward pass. `&self`: several threads may predict with one model at once. A NaN or
+    /// infinite prediction is an error ([`ModelError::NonFinitePredictions`] names the rows).
     pub fn predict(
         &self,
         store: &ParamStore<F>,
@@ -205,6 +236,17 @@ impl<F: Float> Model<F> {
             .map(|p| p.value());
         *ws = Some(tape.into_workspace());
         let p = result?;
+        if p.iter().any(|v| !v.is_finite()) {
+            return Err(ModelError::NonFinitePredictions(Box::new(crate::diagnose::report(
+                self,
+                store,
+                input,
+                Some(p.view()),
+                f64::NAN,
+                0,
+                Vec::new(),
+            ))));
+        }
         p.into_dimensionality::<Ix2>()
             .map_err(|e| ModelError::Input(format!("predictions are not [rows, tasks]: {e}")))
     }

@@ -3,6 +3,7 @@
 
 use crate::checkpoint::{self, CheckpointInfo};
 use crate::config::ModelConfig;
+use crate::diagnose;
 use crate::error::{ModelError, Result};
 use crate::input::ModelInput;
 use crate::model::Model;
@@ -32,6 +33,17 @@ pub struct TrainOptions {
     /// updates and every optimiser (coupled into the gradient, AdamW included); not clipped.
     /// Applied by the optimiser ([`ParamGroup::row_l2`]); see `docs/optim.md` §4.1.
     pub embedding_l2: f64,
+    /// The most memory (bytes) the model and its training state may take. [`Trainer::new`],
+    /// [`Trainer::resume`] and [`Trainer::load_for_inference`] compute the need from the config
+    /// ([`ModelConfig::memory_estimate`]) before allocating anything and refuse a model that
+    /// would not fit with [`ModelError::TooLarge`], naming the estimate, the limit and the
+    /// config key that dominates. `None`: no limit (sizes whose arithmetic overflows are refused
+    /// all the same). The command passes the memory available on the machine
+    /// ([`crate::available_memory_bytes`]) or `--max-memory`.
+    pub max_memory_bytes: Option<u64>,
+    /// Rows per batch, for the activation part of the memory estimate (0: activations are not
+    /// counted).
+    pub batch_size: usize,
 }
 
 impl TrainOptions {
@@ -57,8 +69,40 @@ impl Default for TrainOptions {
             sparse_embeddings: false,
             clip_norm: None,
             embedding_l2: 0.0,
+            max_memory_bytes: None,
+            batch_size: 0,
         }
     }
+}
+
+/// What a model is built for, which decides the memory it needs.
+#[derive(Debug, Clone, Copy, PartialEq)]
+enum Purpose {
+    Train,
+    Inference,
+}
+
+/// Refuses, before anything is allocated, a model whose estimated memory (plus `extra` bytes,
+/// e.g. a checkpoint file read whole) exceeds `options.max_memory_bytes`.
+fn check_memory<F: Float>(config: &ModelConfig, options: &TrainOptions, purpose: Purpose, extra: u64) -> Result<()> {
+    let estimate =
+        config.memory_estimate_with(&options.optimizer, options.batch_size, std::mem::size_of::<F>() as u64)?;
+    let Some(limit) = options.max_memory_bytes else {
+        return Ok(());
+    };
+    let base = match purpose {
+        Purpose::Train => estimate.total_bytes,
+        Purpose::Inference => estimate.inference_bytes(),
+    };
+    let needed = base.saturating_add(extra);
+    if needed > limit {
+        return Err(ModelError::TooLarge {
+            estimate: Box::new(estimate),
+            needed,
+            limit,
+        });
+    }
+    Ok(())
 }
 
 /// A model, its parameters, its optimiser and the reusable memory of a training loop.
@@ -74,9 +118,20 @@ pub struct Trainer<F: Float> {
 
 impl<F: Float> Trainer<F> {
     /// A fresh model of `config` initialised from `seed`. Invalid options are refused before
-    /// anything is built ([`TrainOptions::validate`], then the optimiser's own checks).
+    /// anything is built ([`TrainOptions::validate`], then the optimiser's own checks), and so
+    /// is a model whose sizes overflow or whose estimated memory exceeds
+    /// [`TrainOptions::max_memory_bytes`] ([`ModelError::TooLarge`]).
     pub fn new(config: &ModelConfig, seed: u64, options: &TrainOptions) -> Result<Self> {
         options.validate()?;
+        config.validate()?;
+        check_memory::<F>(config, options, Purpose::Train, 0)?;
+        Self::build(config, seed, options)
+    }
+
+    fn build(config: &ModelConfig, seed: u64, options: &TrainOptions) -> Result<Self> {
+        options.validate()?;
+        // Optimiser settings are checked before the model is allocated.
+        options.optimizer.validate()?;
         let mut store = ParamStore::new();
         let model = Model::new(config, &mut store, seed)?;
         // The embedding tables get a group of their own when they are updated lazily or carry
@@ -109,11 +164,41 @@ impl<F: Float> Trainer<F> {
     }
 
     /// Resumes from a checkpoint written by [`Trainer::save`]: same config, parameters,
-    /// optimiser state and step count.
+    /// optimiser state and step count. A checkpoint without optimiser state is refused (saying
+    /// so: [`Trainer::load_for_inference`] reads it); so is one whose stored config describes
+    /// more tensor data than the file holds, or (with [`TrainOptions::max_memory_bytes`]) whose
+    /// model, training state and file together would not fit, all before the model is built.
     pub fn resume(path: &Path, options: &TrainOptions) -> Result<(Self, CheckpointInfo)> {
+        options.validate()?;
         let info = checkpoint::read_info(path)?;
-        let mut trainer = Self::new(&info.config, 0, options)?;
+        if !info.has_optimizer_state {
+            return Err(ModelError::Checkpoint {
+                path: path.display().to_string(),
+                why: "no optimiser state in this checkpoint (it was saved without one): it can be \
+                      evaluated or used for predictions, but training cannot resume from it"
+                    .into(),
+            });
+        }
+        check_memory::<F>(&info.config, options, Purpose::Train, info.file_bytes)?;
+        let mut trainer = Self::build(&info.config, 0, options)?;
         let info = checkpoint::load(path, &info.config, &mut trainer.store, Some(&mut trainer.optimizer))?;
+        trainer.step = info.step;
+        Ok((trainer, info))
+    }
+
+    /// Loads a checkpoint to evaluate or predict with: the parameters, buffers, config and step,
+    /// without the optimiser state (which it does not need, so a checkpoint saved without one
+    /// loads too). Every check of [`checkpoint::load`] applies (names, shapes, dtypes, finite
+    /// values). With [`TrainOptions::max_memory_bytes`], the parameters, forward activations
+    /// for [`TrainOptions::batch_size`] rows and the file read whole must fit. The trainer's
+    /// optimiser (from `options`) starts fresh: training it further is fine-tuning, not a
+    /// resume.
+    pub fn load_for_inference(path: &Path, options: &TrainOptions) -> Result<(Self, CheckpointInfo)> {
+        options.validate()?;
+        let info = checkpoint::read_info(path)?;
+        check_memory::<F>(&info.config, options, Purpose::Inference, info.file_bytes)?;
+        let mut trainer = Self::build(&info.config, 0, options)?;
+        let info = checkpoint::load(path, &info.config, &mut trainer.store, None)?;
         trainer.step = info.step;
         Ok((trainer, info))
     }
@@ -131,7 +216,11 @@ impl<F: Float> Trainer<F> {
     }
 
     /// One step on a batch with labels; returns the loss. A non-finite loss is an error and
-    /// leaves the parameters untouched.
+    /// leaves the parameters untouched: [`ModelError::NonFiniteLoss`] says which task's term
+    /// is not finite, which parameter (if any) holds NaN or infinity and which rows of the
+    /// batch have a non-finite output, dense value or label ([`ModelError::with_row_ids`]
+    /// names them by the caller's ids). The report is built only on that error path: a
+    /// successful warm step allocates nothing.
     pub fn step(&mut self, input: &ModelInput<'_, F>) -> Result<f64> {
         let labels = input
             .labels
@@ -143,7 +232,17 @@ impl<F: Float> Trainer<F> {
             let loss = self.model.loss(&tape, logits, labels)?;
             let value = loss.scalar()?.f64();
             if !value.is_finite() {
-                return Err(ModelError::NonFiniteLoss(value, self.step));
+                let terms = self.model.loss_terms(&tape, logits, labels);
+                let logits = logits.value();
+                return Err(ModelError::NonFiniteLoss(Box::new(diagnose::report(
+                    &self.model,
+                    &self.store,
+                    input,
+                    Some(logits.view()),
+                    value,
+                    self.step,
+                    terms,
+                ))));
             }
             tape.backward(loss, &mut self.grads)?;
             Ok(value)
@@ -156,15 +255,23 @@ impl<F: Float> Trainer<F> {
         Ok(loss)
     }
 
-    /// Probabilities `[n, T]` in inference mode (running statistics, no dropout).
+    /// Probabilities `[n, T]` in inference mode (running statistics, no dropout). Predictions
+    /// that are NaN are an error ([`ModelError::NonFinitePredictions`], naming the rows).
     pub fn predict(&mut self, input: &ModelInput<'_, F>) -> Result<Array2<F>> {
         self.model.set_training(false);
         let p = self.model.predict(&self.store, input, &mut self.ws);
         self.model.set_training(true);
-        p
+        p.map_err(|e| match e {
+            ModelError::NonFinitePredictions(mut r) => {
+                r.step = self.step;
+                ModelError::NonFinitePredictions(r)
+            }
+            e => e,
+        })
     }
 
-    /// The loss of a labelled batch without training on it (validation).
+    /// The loss of a labelled batch without training on it (validation). A non-finite loss is
+    /// an error, as in [`Trainer::step`].
     pub fn evaluate_loss(&mut self, input: &ModelInput<'_, F>) -> Result<f64> {
         let labels = input
             .labels
@@ -173,7 +280,21 @@ impl<F: Float> Trainer<F> {
         let tape = Tape::no_grad(&self.store, self.ws.take().unwrap_or_default());
         let result = (|| {
             let logits = self.model.logits(&tape, input)?;
-            Ok(self.model.loss(&tape, logits, labels)?.scalar()?.f64())
+            let value = self.model.loss(&tape, logits, labels)?.scalar()?.f64();
+            if !value.is_finite() {
+                let terms = self.model.loss_terms(&tape, logits, labels);
+                let logits = logits.value();
+                return Err(ModelError::NonFiniteLoss(Box::new(diagnose::report(
+                    &self.model,
+                    &self.store,
+                    input,
+                    Some(logits.view()),
+                    value,
+                    self.step,
+                    terms,
+                ))));
+            }
+            Ok(value)
         })();
         self.ws = Some(tape.into_workspace());
         self.model.set_training(true);

@@ -77,6 +77,14 @@ pub enum OptimError {
         expected: Vec<usize>,
         found: Vec<usize>,
     },
+    /// A saved state tensor holding NaN or infinity (first such element).
+    #[error(
+        "optimiser state tensor {name:?} holds {value} at element {index}: refused (it would make every update NaN)"
+    )]
+    StateNonFinite { name: String, index: usize, value: f64 },
+    /// A saved sum of squares (`exp_avg_sq`, Adagrad's `sum`) with a negative element.
+    #[error("optimiser state tensor {name:?} holds {value} at element {index}: a sum of squares cannot be negative")]
+    StateNegative { name: String, index: usize, value: f64 },
     /// A saved tensor or metadata key this optimiser has no use for (renamed or removed parameter).
     #[error("optimiser state entry {name:?} matches no parameter of this optimiser")]
     StateUnexpected { name: String },

@@ -282,7 +282,8 @@ impl<F: Float> Optimizer<F> {
                 touched: F::of(coupled + group.row_l2),
                 untouched: F::of(coupled),
             };
-            let t = slot.step + 1;
+            // Saturating: a step count restored from a file may be as large as u64 allows.
+            let t = slot.step.saturating_add(1);
             let n = store.value(slot.id).len();
             slot.init_state(&self.kind, n);
             let Some(p) = store.value_mut(slot.id).as_slice_mut() else {
@@ -326,7 +327,7 @@ impl<F: Float> Optimizer<F> {
             slot.step = t;
             updated += 1;
         }
-        self.step_count += 1;
+        self.step_count = self.step_count.saturating_add(1);
         Ok(StepReport {
             step: self.step_count,
             lr,
@@ -338,29 +339,50 @@ impl<F: Float> Optimizer<F> {
 
     /// The optimiser's state (copies), named as described in [`OptimState`].
     pub fn state(&self) -> Result<OptimState<F>> {
+        let mut tensors = Vec::new();
+        for (name, shape, buf) in self.state_buffers() {
+            let t = ArrayD::from_shape_vec(IxDyn(shape), buf.to_vec()).map_err(|_| OptimError::StateShape {
+                name: name.clone(),
+                expected: shape.to_vec(),
+                found: vec![buf.len()],
+            })?;
+            tensors.push((name, t));
+        }
+        Ok(OptimState {
+            tensors,
+            meta: self.state_meta(),
+        })
+    }
+
+    /// The metadata of [`Optimizer::state`] (kind and step counters) without copying any tensor.
+    pub fn state_meta(&self) -> BTreeMap<String, String> {
         let mut meta = BTreeMap::new();
         meta.insert("optimizer".to_string(), self.kind.name().to_string());
         meta.insert("step".to_string(), self.step_count.to_string());
-        let mut tensors = Vec::new();
         for slot in self.slots.iter().filter(|s| s.step > 0) {
             meta.insert(format!("{}.step", slot.name), slot.step.to_string());
+        }
+        meta
+    }
+
+    /// The state tensors of [`Optimizer::state`] as borrowed `(name, shape, values)` in the same
+    /// order, values row-major: what a checkpoint writer needs to stream the state to a file
+    /// without a second copy of it in memory.
+    pub fn state_buffers(&self) -> Vec<(String, &[usize], &[F])> {
+        let mut out = Vec::new();
+        for slot in self.slots.iter().filter(|s| s.step > 0) {
             for (suffix, buf) in self.kind.state_names().iter().zip([&slot.s1, &slot.s2]) {
-                let name = format!("{}.{suffix}", slot.name);
-                let t =
-                    ArrayD::from_shape_vec(IxDyn(&slot.shape), buf.clone()).map_err(|_| OptimError::StateShape {
-                        name: name.clone(),
-                        expected: slot.shape.clone(),
-                        found: vec![buf.len()],
-                    })?;
-                tensors.push((name, t));
+                out.push((format!("{}.{suffix}", slot.name), slot.shape.as_slice(), buf.as_slice()));
             }
         }
-        Ok(OptimState { tensors, meta })
+        out
     }
 
     /// Restores state saved by [`Optimizer::state`] of an optimiser of the same kind over the
-    /// same parameters. Checks the kind, every name and every shape first; on error nothing
-    /// changes. Parameters absent from the state start fresh at their next update.
+    /// same parameters. Checks the kind, every name, every shape and every value first (a NaN or
+    /// infinity anywhere, or a negative second moment or Adagrad sum, is refused naming the
+    /// tensor: it would turn every later update into NaN); on error nothing changes. Parameters
+    /// absent from the state start fresh at their next update.
     pub fn load_state(&mut self, state: &OptimState<F>) -> Result<()> {
         let parse = |key: &str| -> Result<Option<u64>> {
             state
@@ -418,6 +440,7 @@ impl<F: Float> Optimizer<F> {
                         found: tensor.shape().to_vec(),
                     });
                 }
+                check_state_values(&name, suffix, tensor)?;
                 used_tensors += 1;
                 bufs.push(*tensor);
             }
@@ -460,6 +483,29 @@ impl<F: Float> Optimizer<F> {
             .cloned()
             .unwrap_or_default()
     }
+}
+
+/// Refuses a saved state tensor holding NaN or infinity, or (for the sums of squares that go
+/// under a square root: Adam's `exp_avg_sq`, Adagrad's `sum`) a negative value.
+fn check_state_values<F: Float>(name: &str, suffix: &str, tensor: &ArrayD<F>) -> Result<()> {
+    let non_negative = matches!(suffix, "exp_avg_sq" | "sum");
+    for (index, v) in tensor.iter().enumerate() {
+        if !v.is_finite() {
+            return Err(OptimError::StateNonFinite {
+                name: name.to_string(),
+                index,
+                value: v.f64(),
+            });
+        }
+        if non_negative && *v < F::zero() {
+            return Err(OptimError::StateNegative {
+                name: name.to_string(),
+                index,
+                value: v.f64(),
+            });
+        }
+    }
+    Ok(())
 }
 
 fn g_len<F>(g: &ParamGrad<'_, F>) -> usize {

@@ -16,8 +16,9 @@ mod runner;
 mod stats;
 
 use super::Globals;
+use super::files;
 use super::report::{Versions, write_json};
-use anyhow::{Context, Result, anyhow, bail};
+use anyhow::{Result, anyhow, bail};
 use indicatif::{ProgressBar, ProgressStyle};
 use plan::{DatasetKind, Scale, Study};
 use runner::{DatasetInfo, Prepared, RunRecord};
@@ -95,8 +96,11 @@ pub fn run(args: &ExperimentArgs, globals: Globals) -> Result<()> {
             "target/experiment"
         })
     });
+    // Every output is checked before anything is trained or read (a full run takes half an hour).
+    let inputs: Vec<&Path> = args.from.iter().map(PathBuf::as_path).collect();
+    check_outputs(&out, args.from.is_none(), &inputs)?;
     if let Some(from) = &args.from {
-        let text = std::fs::read_to_string(from).with_context(|| format!("results {}", from.display()))?;
+        let text = std::fs::read_to_string(from).map_err(|e| anyhow!("results {}: {e}", from.display()))?;
         let results: Results = serde_json::from_str(&text).map_err(|e| anyhow!("results {}: {e}", from.display()))?;
         return write_outputs(&out, &results, false);
     }
@@ -235,19 +239,31 @@ fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|p| p.into_inner())
 }
 
-/// results.md, the figures and (after training) results.json.
+/// Checks the output folder and its fixed files (results.md, results/results.json) before any
+/// work: folders, writable, not `inputs` (`--from`).
+fn check_outputs(out: &Path, with_json: bool, inputs: &[&Path]) -> Result<()> {
+    files::check_output_dir(out, "--out")?;
+    files::check_output_dir(&out.join("results"), "--out")?;
+    files::check_output(&out.join("results.md"), "--out", inputs)?;
+    if with_json {
+        files::check_output(&out.join("results").join("results.json"), "--out", inputs)?;
+    }
+    Ok(())
+}
+
+/// results.md, the figures and (after training) results.json, each written atomically (a
+/// temporary file renamed into place).
 fn write_outputs(out: &Path, results: &Results, with_json: bool) -> Result<()> {
     let dir = out.join("results");
-    std::fs::create_dir_all(&dir).with_context(|| format!("output folder {}", dir.display()))?;
+    files::check_output_dir(&dir, "--out")?;
     if with_json {
         write_json(&dir.join("results.json"), results)?;
     }
     let figures = report::figures(&dir, results)?;
     let md = report::markdown(results, &figures);
     let path = out.join("results.md");
-    let tmp = out.join(".results.md.tmp");
-    std::fs::write(&tmp, md).with_context(|| format!("writing {}", tmp.display()))?;
-    std::fs::rename(&tmp, &path).with_context(|| format!("writing {}", path.display()))?;
+    files::check_output(&path, "--out", &[])?;
+    files::write_atomic(&path, md.as_bytes())?;
     outln!(
         "wrote {} and {} figures in {}",
         path.display(),

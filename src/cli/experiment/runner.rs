@@ -194,6 +194,8 @@ pub fn train(data: &Prepared, variant: Variant, seed: u64, base: &ModelConfig) -
         sparse_embeddings: false,
         clip_norm: None,
         embedding_l2: 0.0,
+        max_memory_bytes: hinet_model::available_memory_bytes(),
+        batch_size: budget.batch_size,
     };
     let what = || format!("{} on {} (seed {seed})", variant.label(), data.info.kind.name());
     let mut trainer = Trainer::<f32>::new(&config, seed, &options).with_context(what)?;

@@ -4,6 +4,8 @@
 //! binaries of their own beside this folder.
 
 mod csv_reader;
+mod data_safety;
+mod fuzz;
 mod preset_fixtures;
 mod presets;
 mod split_batch;

@@ -74,3 +74,5 @@ impl<F: hinet_autograd::Float> Data<F> {
         }
     }
 }
+
+pub mod configs;

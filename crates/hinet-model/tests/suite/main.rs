@@ -8,7 +8,11 @@ mod common;
 
 mod ablations;
 mod checkpoint;
+mod checkpoint_safety;
 mod embedding_l2;
+mod fuzz;
 mod gradcheck_models;
 mod learns;
 mod metrics;
+mod non_finite;
+mod sizes;

@@ -216,3 +216,95 @@ fn load_state_errors_say_what_is_wrong() {
     fresh.load_state(&good).unwrap();
     assert_eq!(fresh.state().unwrap(), good);
 }
+
+/// Saved state is a file's content: a NaN, an infinity or a negative sum of squares in it is
+/// refused naming the tensor and the element, before anything changes (restored, any of them
+/// would turn every later update of that parameter into NaN).
+#[test]
+fn load_state_refuses_non_finite_and_negative_values() {
+    let mut m = model();
+    for kind in [
+        OptimizerKind::adam(),
+        OptimizerKind::adagrad(),
+        OptimizerKind::momentum(0.9),
+    ] {
+        let mut opt = make(kind, &m);
+        let g = grads(&m, 0);
+        opt.step(&mut m.store, &g).unwrap();
+        let good = opt.state().unwrap();
+        let mut fresh = make(kind, &m);
+        for (t, (name, _)) in good.tensors.iter().enumerate() {
+            for bad in [f32::NAN, f32::INFINITY, f32::NEG_INFINITY] {
+                let mut st = good.clone();
+                let last = st.tensors[t].1.len() - 1;
+                *st.tensors[t].1.iter_mut().nth(last).unwrap() = bad;
+                match fresh.load_state(&st) {
+                    Err(OptimError::StateNonFinite { name: n, index, .. }) => {
+                        assert_eq!((n.as_str(), index), (name.as_str(), last));
+                    }
+                    other => panic!("{kind:?} {name} = {bad}: {other:?}"),
+                }
+            }
+            let mut st = good.clone();
+            *st.tensors[t].1.iter_mut().next().unwrap() = -1.0;
+            let sum_of_squares = name.ends_with(".exp_avg_sq") || name.ends_with(".sum");
+            match fresh.load_state(&st) {
+                Err(OptimError::StateNegative { name: n, index: 0, .. }) if sum_of_squares => assert_eq!(&n, name),
+                Ok(()) if !sum_of_squares => fresh = make(kind, &m),
+                other => panic!("{kind:?} {name} = -1: {other:?}"),
+            }
+        }
+        // Nothing changed by a refused load.
+        assert_eq!(fresh.step_count(), 0);
+        assert!(fresh.state().unwrap().tensors.is_empty());
+        let e = {
+            let mut st = good.clone();
+            *st.tensors[0].1.iter_mut().next().unwrap() = f32::NAN;
+            fresh.load_state(&st).unwrap_err().to_string()
+        };
+        assert!(e.contains(&good.tensors[0].0) && e.contains("NaN"), "{e}");
+    }
+}
+
+/// `state_meta` and `state_buffers` are `state()` without the copies, in the same order.
+#[test]
+fn borrowed_state_equals_the_copied_state() {
+    let mut m = model();
+    for kind in [OptimizerKind::adamw(), OptimizerKind::adagrad(), OptimizerKind::sgd()] {
+        let mut opt = make(kind, &m);
+        for s in 0..3 {
+            let g = grads(&m, s);
+            opt.step(&mut m.store, &g).unwrap();
+        }
+        let copied = opt.state().unwrap();
+        assert_eq!(opt.state_meta(), copied.meta);
+        let borrowed = opt.state_buffers();
+        assert_eq!(borrowed.len(), copied.tensors.len());
+        for ((name, shape, values), (n, t)) in borrowed.iter().zip(&copied.tensors) {
+            assert_eq!((name, *shape), (n, t.shape()));
+            assert_eq!(*values, t.as_slice().unwrap());
+        }
+    }
+}
+
+/// A step count restored from a file may be as large as u64 allows: the next step saturates
+/// instead of overflowing.
+#[test]
+fn huge_restored_step_counts_saturate() {
+    let mut m = model();
+    let mut opt = make(OptimizerKind::adam(), &m);
+    let g = grads(&m, 0);
+    opt.step(&mut m.store, &g).unwrap();
+    let mut st = opt.state().unwrap();
+    for v in st.meta.values_mut() {
+        if v.parse::<u64>().is_ok() {
+            *v = u64::MAX.to_string();
+        }
+    }
+    let mut resumed = make(OptimizerKind::adam(), &m);
+    resumed.load_state(&st).unwrap();
+    let g = grads(&m, 1);
+    let report = resumed.step(&mut m.store, &g).unwrap();
+    assert_eq!(report.step, u64::MAX);
+    assert!(m.store.ids().all(|id| m.store.value(id).iter().all(|v| v.is_finite())));
+}
