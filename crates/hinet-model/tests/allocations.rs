@@ -290,6 +290,91 @@ fn the_memory_estimate_bounds_a_training_step() {
             estimate.total_bytes
         );
         assert!(peak as u64 <= estimate.total_bytes, "{peak} > {estimate}");
-        assert!(estimate.total_bytes <= 3 * peak as u64, "{estimate} for a peak of {peak}");
+        assert!(
+            estimate.total_bytes <= 3 * peak as u64,
+            "{estimate} for a peak of {peak}"
+        );
     }
+}
+
+/// The lazy embedding penalty (`embedding_l2`) is applied inside the optimiser's row loop:
+/// nothing allocated, with dense and with lazy embedding updates.
+fn embedding_l2_dense_and_lazy() {
+    for sparse in [false, true] {
+        let d = data::<f32>();
+        let options = TrainOptions {
+            sparse_embeddings: sparse,
+            embedding_l2: 1e-3,
+            ..TrainOptions::default()
+        };
+        let mut trainer = Trainer::<f32>::new(&tiny_config(), 1, &options).unwrap();
+        let pool = rayon::ThreadPoolBuilder::new().num_threads(1).build().unwrap();
+        pool.install(|| {
+            for _ in 0..3 {
+                trainer.step(&d.input()).unwrap();
+            }
+            let steps = 40;
+            let counts = window_counts(5, || {
+                for _ in 0..steps {
+                    trainer.step(&d.input()).unwrap();
+                }
+            });
+            println!("embedding_l2, sparse {sparse}: {counts:?} allocations in windows of {steps} warm steps");
+            assert!(
+                counts.contains(&0),
+                "embedding_l2, sparse {sparse}: allocations in every window of {steps} warm steps: {counts:?}"
+            );
+        });
+    }
+}
+
+fn tiny_hinet_one_and_two_threads() {
+    for threads in [1, 2] {
+        let d = data::<f32>();
+        let mut trainer = Trainer::<f32>::new(&tiny_config(), 1, &TrainOptions::default()).unwrap();
+        let pool = rayon::ThreadPoolBuilder::new().num_threads(threads).build().unwrap();
+        pool.install(|| {
+            for _ in 0..3 {
+                trainer.step(&d.input()).unwrap();
+            }
+            let steps = 40;
+            let counts = window_counts(5, || {
+                for _ in 0..steps {
+                    trainer.step(&d.input()).unwrap();
+                }
+            });
+            println!("{threads} threads: {counts:?} allocations in windows of {steps} warm steps");
+            // Forward, loss, backward, Adam and the running statistics of a whole HiNet step reuse
+            // their memory: nothing is allocated once the loop is warm.
+            assert!(
+                counts.contains(&0),
+                "{threads} threads: allocations in every window of {steps} warm steps: {counts:?}"
+            );
+        });
+    }
+}
+
+fn bench_default_two_threads() {
+    use hinet_model::{ModelConfig, throughput::SyntheticBatch};
+    let config = ModelConfig::bench_default();
+    let batch = SyntheticBatch::<f32>::new(&config, 256, &[0.35, 0.25, 0.15, 0.12, 0.08, 0.05], 3);
+    let mut trainer = Trainer::<f32>::new(&config, 1, &TrainOptions::default()).unwrap();
+    // Two threads: the large products are split over rayon workers here.
+    let pool = rayon::ThreadPoolBuilder::new().num_threads(2).build().unwrap();
+    pool.install(|| {
+        for _ in 0..3 {
+            trainer.step(&batch.input()).unwrap();
+        }
+        let steps = 10;
+        let counts = window_counts(5, || {
+            for _ in 0..steps {
+                trainer.step(&batch.input()).unwrap();
+            }
+        });
+        println!("bench-default, 2 threads: {counts:?} allocations in windows of {steps} warm steps");
+        assert!(
+            counts.contains(&0),
+            "allocations in every window of {steps} warm steps: {counts:?}"
+        );
+    });
 }
