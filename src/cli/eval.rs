@@ -12,12 +12,9 @@ use super::data::{self, DataArgs, DataDesc};
 use super::files;
 use super::report::{self, Versions};
 use anyhow::{Result, anyhow, bail};
-use hinet_autograd::{ParamStore, Workspace};
 use hinet_data::{Dataset, DenseNormalizer, FeatureSpec, InputFile, Schema, SkipReport, SplitSpec};
-use hinet_layers::Module as _;
-use hinet_model::checkpoint::{self, CheckpointInfo};
-use hinet_model::{MetricsTable, Model, ModelConfig, ModelInput};
-use ndarray::Array2;
+use hinet_model::checkpoint::CheckpointInfo;
+use hinet_model::{MetricsTable, ModelConfig, TrainOptions, Trainer};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 use std::path::{Path, PathBuf};
@@ -173,47 +170,25 @@ pub fn check_feature_spec(meta: &Meta<'_>, data: &FeatureSpec) -> Result<()> {
     Ok(())
 }
 
-/// A model restored from a checkpoint for inference: its config and parameters; the optimiser
-/// state is neither needed nor read, so a checkpoint of any optimiser, or of none, loads.
-pub struct Inference {
-    model: Model<f32>,
-    store: ParamStore<f32>,
-    ws: Option<Workspace<f32>>,
-}
-
-impl Inference {
-    /// Probabilities `[rows, tasks]` in inference mode (running statistics, no dropout).
-    pub fn predict(&mut self, input: &ModelInput<'_, f32>) -> Result<Array2<f32>> {
-        Ok(self.model.predict(&self.store, input, &mut self.ws)?)
-    }
-}
-
-impl data::Predictor for Inference {
-    fn predict_input(&mut self, input: &ModelInput<'_, f32>) -> Result<Array2<f32>> {
-        self.predict(input)
-    }
-}
-
-/// Loads a checkpoint's model for inference. A missing file, a folder or an unreadable file is
-/// one line naming it.
-pub fn load_checkpoint(path: &Path) -> Result<(Inference, CheckpointInfo)> {
+/// Loads a checkpoint's model for inference (hinet-model's inference load path): config and
+/// parameters, every check of the checkpoint reader (names, shapes, dtypes, finite values); the
+/// optimiser state is neither needed nor read, so a checkpoint of any optimiser, or of none,
+/// loads. The model, and activations for `batch_size` rows, must fit the memory limit
+/// (`--max-memory`, else the memory available). A missing file, a folder or an unreadable file
+/// is one line naming it.
+pub fn load_checkpoint(path: &Path, globals: Globals, batch_size: usize) -> Result<(Trainer<f32>, CheckpointInfo)> {
     match std::fs::metadata(path) {
         Err(e) => bail!("checkpoint {}: {e}", path.display()),
         Ok(m) if m.is_dir() => bail!("checkpoint {}: is a folder; give the checkpoint file", path.display()),
         Ok(m) if !m.is_file() => bail!("checkpoint {}: not a regular file", path.display()),
         Ok(_) => {}
     }
-    // The inference load path: config and parameters through hinet-model's checkpoint reader
-    // (which refuses a tensor of another shape, a missing one, an unknown one), no optimiser.
-    // hinet-model's own inference loader (`Trainer::load_for_inference`, in progress) does the
-    // same; this can call it once it lands, if it adds checks of its own.
-    let info = checkpoint::read_info(path)?;
-    let mut store = ParamStore::new();
-    let mut model = Model::new(&info.config, &mut store, 0)
-        .map_err(|e| anyhow!("checkpoint {}: its model config: {e}", path.display()))?;
-    let info = checkpoint::load(path, &info.config, &mut store, None)?;
-    model.set_training(false);
-    Ok((Inference { model, store, ws: None }, info))
+    let options = TrainOptions {
+        max_memory_bytes: config::memory_limit(globals.max_memory).map(|l| l.bytes),
+        batch_size,
+        ..TrainOptions::default()
+    };
+    Ok(Trainer::<f32>::load_for_inference(path, &options)?)
 }
 
 /// Reads a schema file: one clear error naming it (the OS message once), relative `[[files]]`
@@ -248,6 +223,9 @@ pub struct FoundSchema {
     pub schema: Schema,
     /// The file it was read from; `None` when the copy stored in the checkpoint was used.
     pub file: Option<PathBuf>,
+    /// The schema file read (also when it had changed and the stored copy was used instead):
+    /// an input that no output may replace.
+    pub consulted: Option<PathBuf>,
 }
 
 /// The schema a checkpoint was trained with, recorded in it as `recorded` (`extra.data`; a
@@ -293,7 +271,11 @@ pub fn stored_schema(meta: &Meta<'_>, recorded: &Path) -> Result<FoundSchema> {
                     meta.origin()
                 );
                 let schema = parse_schema(stored, meta.path, folder_of(c), "extra.schema_toml of checkpoint")?;
-                return Ok(FoundSchema { schema, file: None });
+                return Ok(FoundSchema {
+                    schema,
+                    file: None,
+                    consulted: Some(c.clone()),
+                });
             }
             _ => {
                 if c.as_path() != recorded {
@@ -308,6 +290,7 @@ pub fn stored_schema(meta: &Meta<'_>, recorded: &Path) -> Result<FoundSchema> {
                 return Ok(FoundSchema {
                     schema,
                     file: Some(c.clone()),
+                    consulted: Some(c.clone()),
                 });
             }
         }
@@ -324,7 +307,11 @@ pub fn stored_schema(meta: &Meta<'_>, recorded: &Path) -> Result<FoundSchema> {
             );
             let dir = candidates.first().map_or(ckpt_dir, |c| folder_of(c));
             let schema = parse_schema(stored, meta.path, dir, "extra.schema_toml of checkpoint")?;
-            Ok(FoundSchema { schema, file: None })
+            Ok(FoundSchema {
+                schema,
+                file: None,
+                consulted: None,
+            })
         }
         None => bail!(
             "{} was trained with the schema {}, which is not there (looked for {}); give the schema with \
@@ -413,7 +400,7 @@ fn plan(args: &EvalArgs, meta: &Meta<'_>) -> Result<Plan> {
             path: path.clone(),
             files: files.clone(),
         };
-        return schema_plan(desc, found.schema, found.file, &files, path);
+        return schema_plan(desc, found.schema, found.consulted, &files, path);
     }
     let desc = data::describe(a, stored.as_ref())?;
     match &desc {
@@ -422,7 +409,7 @@ fn plan(args: &EvalArgs, meta: &Meta<'_>) -> Result<Plan> {
             // Files recorded relative (older checkpoints): also looked for beside the checkpoint.
             let files: Vec<PathBuf> = files.iter().map(|f| locate(f, folder_of(meta.path))).collect();
             let recorded = path.clone();
-            schema_plan(desc, found.schema, found.file, &files, &recorded)
+            schema_plan(desc, found.schema, found.consulted, &files, &recorded)
         }
         _ => Ok(Plan::Source(desc)),
     }
@@ -543,13 +530,13 @@ fn split_seed(s: &SplitSpec) -> Option<u64> {
 }
 
 /// Runs `hinet eval`.
-pub fn run(args: &EvalArgs, _globals: Globals) -> Result<()> {
+pub fn run(args: &EvalArgs, globals: Globals) -> Result<()> {
     let start = Instant::now();
     if args.batch_size == 0 {
         bail!("--batch-size must be at least 1");
     }
     let part = Part::parse(&args.split)?;
-    let (mut model, info) = load_checkpoint(&args.checkpoint)?;
+    let (mut model, info) = load_checkpoint(&args.checkpoint, globals, args.batch_size)?;
     let meta = Meta::new(&info, &args.checkpoint);
     let origin = meta.origin();
     let plan = plan(args, &meta)?;

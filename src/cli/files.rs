@@ -129,7 +129,13 @@ pub fn check_output(path: &Path, what: &str, inputs: &[&Path]) -> Result<()> {
     })?;
     // Writable: create and remove the very temporary file the output will be written through.
     let probe = temp_path(&target);
-    File::create(&probe).map_err(|e| anyhow!("{what} {}: its folder is not writable: {e}", path.display()))?;
+    File::create(&probe).map_err(|e| {
+        anyhow!(
+            "{what} {}: cannot create a file in its folder {}: {e}",
+            path.display(),
+            dir.display()
+        )
+    })?;
     let _ = std::fs::remove_file(&probe);
     remove_stale_temps(&target);
     Ok(())
@@ -145,7 +151,7 @@ pub fn check_output_dir(dir: &Path, what: &str) -> Result<()> {
     }
     std::fs::create_dir_all(dir).map_err(|e| anyhow!("{what} {}: cannot create the folder: {e}", dir.display()))?;
     let probe = dir.join(format!(".hinet-probe.tmp-{}", std::process::id()));
-    File::create(&probe).map_err(|e| anyhow!("{what} {}: the folder is not writable: {e}", dir.display()))?;
+    File::create(&probe).map_err(|e| anyhow!("{what} {}: cannot create a file in the folder: {e}", dir.display()))?;
     let _ = std::fs::remove_file(&probe);
     Ok(())
 }

@@ -8,7 +8,9 @@
 use super::Globals;
 use super::config;
 use super::data::{self, DataDesc};
-use super::eval::{Meta, check_feature_spec, load_checkpoint, read_schema_file, required_normalizer, stored_schema};
+use super::eval::{
+    FoundSchema, Meta, check_feature_spec, load_checkpoint, read_schema_file, required_normalizer, stored_schema,
+};
 use super::files::{self, AtomicFile};
 use anyhow::{Result, anyhow, bail};
 use hinet_data::{Batch, InputFile, ReadOptions, stream};
@@ -41,7 +43,7 @@ pub struct PredictArgs {
 }
 
 /// Runs `hinet predict`.
-pub fn run(args: &PredictArgs, _globals: Globals) -> Result<()> {
+pub fn run(args: &PredictArgs, globals: Globals) -> Result<()> {
     let start = Instant::now();
     if args.batch_size == 0 || args.chunk_rows == 0 {
         bail!("--batch-size and --chunk-rows must be at least 1");
@@ -51,23 +53,26 @@ pub fn run(args: &PredictArgs, _globals: Globals) -> Result<()> {
         Ok(m) if m.is_dir() => bail!("input {}: is a folder; give a CSV file", args.input.display()),
         Ok(_) => {}
     }
-    let (mut model, info) = load_checkpoint(&args.checkpoint)?;
+    let (mut model, info) = load_checkpoint(&args.checkpoint, globals, args.batch_size)?;
     let meta = Meta::new(&info, &args.checkpoint);
     let origin = meta.origin();
-    let (mut schema, schema_file): (hinet_data::Schema, Option<PathBuf>) = match &args.schema {
-        Some(p) => (read_schema_file(p, "--schema")?, Some(p.clone())),
+    // The schema: --schema, else the one the checkpoint was trained with.
+    let found = match &args.schema {
+        Some(p) => FoundSchema {
+            schema: read_schema_file(p, "--schema")?,
+            file: Some(p.clone()),
+            consulted: Some(p.clone()),
+        },
         None => match meta.json::<DataDesc>("data")? {
-            Some(DataDesc::Schema { path, .. }) => {
-                let found = stored_schema(&meta, &path)?;
-                (found.schema, found.file)
-            }
+            Some(DataDesc::Schema { path, .. }) => stored_schema(&meta, &path)?,
             Some(_) => bail!("give --schema FILE.toml: {origin} was not trained from a schema file"),
             None => {
                 bail!("give --schema FILE.toml: {origin} has no extra.data, so it does not say how its data was read")
             }
         },
     };
-    let shown = schema_file.as_deref().map_or_else(
+    let mut schema = found.schema;
+    let shown = found.file.as_deref().map_or_else(
         || format!("the schema stored in {origin}"),
         |p| format!("schema {}", p.display()),
     );
@@ -85,7 +90,7 @@ pub fn run(args: &PredictArgs, _globals: Globals) -> Result<()> {
     let normalizer = required_normalizer(&info, &args.checkpoint)?;
     // The output: not an input, its folder writable; checked before any row is read.
     let mut inputs: Vec<&Path> = vec![args.checkpoint.as_path(), args.input.as_path()];
-    if let Some(f) = &schema_file {
+    if let Some(f) = &found.consulted {
         inputs.push(f);
     }
     files::check_output(&args.output, "--output", &inputs)?;

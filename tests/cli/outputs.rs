@@ -286,6 +286,9 @@ fn experiment_outputs_checked_first_and_never_onto_the_input() {
     let err = fails(hinet().args(["experiment", "--from", s(&from), "--out", s(&out)]));
     assert!(err.contains("is the input"), "{err}");
     assert_eq!(std::fs::read_to_string(&from).unwrap(), "{}");
+    // A device as --from would be read forever: refused.
+    let err = fails(hinet().args(["experiment", "--from", "/dev/zero", "--out", s(&out)]));
+    assert!(err.contains("/dev/zero") && err.contains("not a regular file"), "{err}");
 }
 
 /// Training plots and report: written whole (PNG files), and temporaries a killed run left
@@ -497,6 +500,9 @@ fn stored_schema_text_is_used_when_the_file_is_gone_or_changed() {
     assert!(out.status.success(), "{stderr}");
     assert!(stderr.contains("has changed") && stderr.contains("stored"), "{stderr}");
     assert_eq!(auc(&String::from_utf8_lossy(&out.stdout)), auc(&expected));
+    // The changed file was read to compare: it is an input no output may replace.
+    let err = fails(hinet().args(["predict", s(&ckpt), s(&csv), "-o", s(&schema)]));
+    assert!(err.contains("is the input"), "{err}");
     // Gone.
     std::fs::remove_file(&schema).unwrap();
     let out = hinet()

@@ -65,7 +65,7 @@ impl<F: Float> SyntheticBatch<F> {
                         u -= s;
                         u < 0.0
                     })
-                    .unwrap_or(m - 1)
+                    .unwrap_or(m.saturating_sub(1))
             })
             .collect();
         scenario.sort_unstable();
@@ -78,7 +78,9 @@ impl<F: Float> SyntheticBatch<F> {
         }
         let mut sparse = Vec::with_capacity(rows * config.sparse.len());
         for f in &config.sparse {
-            sparse.extend((0..rows).map(|_| rng.random_range(0..f.vocab)));
+            // `max(1)`: an unvalidated config with an empty vocabulary gives ids the model
+            // refuses, not a panic here.
+            sparse.extend((0..rows).map(|_| rng.random_range(0..f.vocab.max(1))));
         }
         let dense = Array2::from_shape_fn((rows, config.dense.len()), |_| F::of(rng.random::<f64>()));
         let labels = Array2::from_shape_fn((rows, config.num_tasks()), |_| {
@@ -141,6 +143,8 @@ pub fn forward_macs_per_row(config: &ModelConfig) -> f64 {
 
 /// Trains `warmup + steps` steps on one synthetic batch and reports the median step time.
 /// Runs on the current rayon pool; wrap it in `pool.install` to choose the thread count.
+/// A config whose model, training state and batch would not fit in the memory available is
+/// refused ([`crate::ModelError::TooLarge`]) before anything is allocated.
 pub fn measure<F: Float>(
     config: &ModelConfig,
     batch: usize,
@@ -149,9 +153,16 @@ pub fn measure<F: Float>(
     shares: &[f64],
     seed: u64,
 ) -> Result<ThroughputReport> {
+    // The model first: the config is validated and its memory (within what the machine has
+    // available) checked before the batch or the model is allocated.
+    let options = TrainOptions {
+        max_memory_bytes: crate::size::available_memory_bytes(),
+        batch_size: batch,
+        ..TrainOptions::default()
+    };
+    let mut trainer = Trainer::<F>::new(config, seed, &options)?;
     let data = SyntheticBatch::<F>::new(config, batch, shares, seed);
     let input = data.input();
-    let mut trainer = Trainer::<F>::new(config, seed, &TrainOptions::default())?;
     for _ in 0..warmup {
         trainer.step(&input)?;
     }

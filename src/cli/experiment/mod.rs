@@ -96,6 +96,14 @@ pub fn run(args: &ExperimentArgs, globals: Globals) -> Result<()> {
             "target/experiment"
         })
     });
+    // A regular file only: a device or a pipe (/dev/zero) would be read forever.
+    if let Some(from) = &args.from {
+        match std::fs::metadata(from) {
+            Err(e) => bail!("--from {}: {e}", from.display()),
+            Ok(m) if !m.is_file() => bail!("--from {}: not a regular file; give a results.json", from.display()),
+            Ok(_) => {}
+        }
+    }
     // Every output is checked before anything is trained or read (a full run takes half an hour).
     let inputs: Vec<&Path> = args.from.iter().map(PathBuf::as_path).collect();
     check_outputs(&out, args.from.is_none(), &inputs)?;

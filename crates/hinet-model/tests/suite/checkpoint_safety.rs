@@ -428,3 +428,23 @@ fn non_regular_files_are_refused_without_reading() {
     let e = load_err(&empty);
     assert!(e.contains("not a safetensors file") && e.contains("0 bytes"), "{e}");
 }
+
+/// A config mismatch is described key by key; values are shortened by characters, so a long
+/// value of multi-byte characters cannot make the message panic.
+#[test]
+fn config_mismatches_with_multibyte_values_are_described() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("m.safetensors");
+    let config = ModelConfig {
+        // `["` then 3-byte characters: byte 60 falls inside one.
+        scenarios: vec!["✓".repeat(40), "é".repeat(40), "ü".repeat(40)],
+        ..tiny_config()
+    };
+    let trainer = Trainer::<f32>::new(&config, 1, &TrainOptions::default()).unwrap();
+    trainer.save(&path, &BTreeMap::new()).unwrap();
+    let mut store = trainer.store().clone();
+    let e = checkpoint::load(&path, &tiny_config(), &mut store, None)
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("`scenarios` (file: [\"✓✓✓✓") && e.contains("..."), "{e}");
+}
