@@ -217,14 +217,14 @@ pub fn memory_limit(explicit: Option<u64>) -> Option<MemoryLimit> {
     if let Some(bytes) = explicit {
         return Some(MemoryLimit {
             bytes,
-            origin: format!("the limit of --max-memory {}", human_bytes(u128::from(bytes))),
+            origin: format!("the limit of --max-memory {}", human_bytes(bytes.into())),
         });
     }
     hinet_model::available_memory_bytes().map(|bytes| MemoryLimit {
         bytes,
         origin: format!(
             "the {} this machine has available (MemAvailable, or the cgroup's limit)",
-            human_bytes(u128::from(bytes))
+            human_bytes(bytes.into())
         ),
     })
 }
@@ -253,20 +253,9 @@ pub fn parse_bytes(text: &str) -> Result<u64> {
     Ok(bytes as u64)
 }
 
-/// `1234567` as `1.2 MiB`.
-pub fn human_bytes(bytes: u128) -> String {
-    const UNITS: [&str; 7] = ["bytes", "KiB", "MiB", "GiB", "TiB", "PiB", "EiB"];
-    let mut v = bytes as f64;
-    let mut u = 0;
-    while v >= 1024.0 && u + 1 < UNITS.len() {
-        v /= 1024.0;
-        u += 1;
-    }
-    if u == 0 {
-        format!("{bytes} bytes")
-    } else {
-        format!("{v:.1} {}", UNITS[u])
-    }
+/// `1234567` as `1.2 MiB` (hinet-model's formatting; sums beyond u64 saturate).
+fn human_bytes(bytes: u128) -> String {
+    hinet_model::human_bytes(u64::try_from(bytes).unwrap_or(u64::MAX))
 }
 
 /// The memory something needs, by part.
@@ -363,14 +352,11 @@ pub fn model_memory(
         .unwrap_or_default();
     let mut need = MemoryNeed::default();
     let params = e.parameters.saturating_add(e.buffers);
-    let from_key = format!(
-        "`{key}`{field} ({})",
-        human_bytes(u128::from(e.dominant_bytes.min(total)))
-    );
+    let from_key = format!("`{key}`{field} ({})", human_bytes(e.dominant_bytes.min(total).into()));
     let mostly = if activations > e.dominant_bytes {
         format!(
             "the activations of a batch of {batch} rows ({batch_option}, {}), then {from_key}",
-            human_bytes(u128::from(activations))
+            human_bytes(activations.into())
         )
     } else {
         from_key

@@ -16,13 +16,24 @@ pub(crate) fn hinet() -> Command {
     c
 }
 
+/// `../shared/data` beside the checkout the tests run in (cargo runs them in the package's
+/// folder): found at run time, as the command finds it, never a path fixed at build time.
+fn beside_checkout() -> PathBuf {
+    let cwd = std::env::current_dir().unwrap_or_default();
+    let checkout = cwd
+        .ancestors()
+        .find(|a| a.join("Cargo.lock").is_file() || a.join(".git").exists())
+        .unwrap_or(&cwd);
+    checkout.join("../shared/data")
+}
+
 /// The public data samples for the tests that read them: `HINET_DATA_DIR` if set, else
 /// `../shared/data` beside this checkout. Absent: the test is skipped with one line, unless
 /// `HINET_REQUIRE_DATA=1` (as in CI) makes that a failure.
 fn public_data(test: &str) -> Option<PathBuf> {
     let dir = match std::env::var_os("HINET_DATA_DIR") {
         Some(d) => PathBuf::from(d),
-        None => Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/data"),
+        None => beside_checkout(),
     };
     if dir.is_dir() {
         return Some(dir);

@@ -1,11 +1,37 @@
 //! Reports on non-finite losses and predictions: which task's term, which parameter and which
 //! rows of the batch hold NaN or infinity. Built only on the error path (they allocate).
 
-use crate::error::{MAX_LISTED_ROWS, NonFiniteReport, RowFault};
+use crate::error::{MAX_LISTED_ROWS, ModelError, NonFiniteReport, RowFault};
 use crate::input::ModelInput;
 use crate::model::Model;
-use hinet_autograd::{Float, ParamStore};
+use hinet_autograd::{Float, ParamStore, Tape, Var};
 use ndarray::ArrayViewD;
+
+/// The error for a batch whose loss `value` is not finite: each task's term, the non-finite
+/// parameters and the rows of `input` and `logits` that hold NaN or infinity.
+pub(crate) fn non_finite_loss<'t, F: Float>(
+    model: &Model<F>,
+    store: &ParamStore<F>,
+    step: u64,
+    tape: &'t Tape<'t, F>,
+    logits: Var<'t, F>,
+    input: &ModelInput<'_, F>,
+    value: f64,
+) -> ModelError {
+    let terms = input
+        .labels
+        .map_or_else(Vec::new, |labels| model.loss_terms(tape, logits, labels));
+    let outputs = logits.value();
+    ModelError::NonFiniteLoss(Box::new(report(
+        model,
+        store,
+        input,
+        Some(outputs.view()),
+        value,
+        step,
+        terms,
+    )))
+}
 
 /// What is non-finite in `input`, `outputs` (`[n, T]` logits or predictions) and the store.
 /// Labels are looked at for a loss report (`terms` not empty), not for predictions.

@@ -292,38 +292,14 @@ impl ModelConfig {
         }
         let x = self.input_dim(&keys)?;
         if self.input_batch_norm {
-            t.add(
-                &[],
-                &[Dim {
-                    key: "input_batch_norm",
-                    ..x
-                }],
-                true,
-            )?;
-            t.add(
-                &[],
-                &[Dim {
-                    key: "input_batch_norm",
-                    ..x
-                }],
-                true,
-            )?;
-            t.add(
-                &[],
-                &[Dim {
-                    key: "input_batch_norm",
-                    ..x
-                }],
-                false,
-            )?;
-            t.add(
-                &[],
-                &[Dim {
-                    key: "input_batch_norm",
-                    ..x
-                }],
-                false,
-            )?;
+            // Scale and shift (trained), running mean and variance (buffers), each of width x.
+            let bn = [Dim {
+                key: "input_batch_norm",
+                ..x
+            }];
+            for trainable in [true, true, false, false] {
+                t.add(&[], &bn, trainable)?;
+            }
         }
         let m = dim(self.num_scenarios(), "scenarios");
         let tasks = dim(self.num_tasks(), "tasks");

@@ -232,17 +232,15 @@ impl<F: Float> Trainer<F> {
             let loss = self.model.loss(&tape, logits, labels)?;
             let value = loss.scalar()?.f64();
             if !value.is_finite() {
-                let terms = self.model.loss_terms(&tape, logits, labels);
-                let logits = logits.value();
-                return Err(ModelError::NonFiniteLoss(Box::new(diagnose::report(
+                return Err(diagnose::non_finite_loss(
                     &self.model,
                     &self.store,
-                    input,
-                    Some(logits.view()),
-                    value,
                     self.step,
-                    terms,
-                ))));
+                    &tape,
+                    logits,
+                    input,
+                    value,
+                ));
             }
             tape.backward(loss, &mut self.grads)?;
             Ok(value)
@@ -251,7 +249,8 @@ impl<F: Float> Trainer<F> {
         let loss = result?;
         self.optimizer.step(&mut self.store, &self.grads)?;
         self.model.commit(&mut self.store);
-        self.step += 1;
+        // Saturating: a step count read from a checkpoint may be as large as u64 allows.
+        self.step = self.step.saturating_add(1);
         Ok(loss)
     }
 
@@ -282,17 +281,15 @@ impl<F: Float> Trainer<F> {
             let logits = self.model.logits(&tape, input)?;
             let value = self.model.loss(&tape, logits, labels)?.scalar()?.f64();
             if !value.is_finite() {
-                let terms = self.model.loss_terms(&tape, logits, labels);
-                let logits = logits.value();
-                return Err(ModelError::NonFiniteLoss(Box::new(diagnose::report(
+                return Err(diagnose::non_finite_loss(
                     &self.model,
                     &self.store,
-                    input,
-                    Some(logits.view()),
-                    value,
                     self.step,
-                    terms,
-                ))));
+                    &tape,
+                    logits,
+                    input,
+                    value,
+                ));
             }
             Ok(value)
         })();

@@ -15,12 +15,13 @@ use hinet_data::{Dataset, ReadOptions, SplitSpec, presets};
 fn data_dir_for(preset: &str) -> Option<PathBuf> {
     let dir = match std::env::var_os("HINET_DATA_DIR") {
         Some(d) => PathBuf::from(d),
-        // <workspace root>/../shared/data, spelt without `..` so the message is readable.
-        None => Path::new(env!("CARGO_MANIFEST_DIR"))
-            .ancestors()
-            .nth(3)
-            .unwrap_or(Path::new("/"))
-            .join("shared/data"),
+        // ../shared/data beside the checkout the tests run in (cargo runs them in the crate's
+        // folder; the checkout is the nearest folder above with a Cargo.lock), found at run time.
+        None => {
+            let cwd = std::env::current_dir().unwrap_or_default();
+            let checkout = cwd.ancestors().find(|a| a.join("Cargo.lock").is_file()).unwrap_or(&cwd);
+            checkout.parent().unwrap_or(checkout).join("shared/data")
+        }
     };
     let p = presets::preset(preset, &dir).expect("a known preset name");
     let missing: Vec<String> = p
