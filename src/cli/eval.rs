@@ -22,6 +22,7 @@ use std::time::Instant;
 
 /// Options of `hinet eval`.
 #[derive(Debug, clap::Args)]
+#[command(allow_negative_numbers = true)]
 pub struct EvalArgs {
     /// A checkpoint written by `hinet train --checkpoint`.
     pub checkpoint: PathBuf,

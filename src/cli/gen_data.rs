@@ -8,6 +8,7 @@ use std::path::PathBuf;
 
 /// Options of `hinet gen-data`.
 #[derive(Debug, clap::Args)]
+#[command(allow_negative_numbers = true)]
 pub struct GenDataArgs {
     /// Rows to generate.
     #[arg(long, default_value_t = 200_000)]

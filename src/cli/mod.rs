@@ -53,7 +53,7 @@ pub struct Cli {
     /// The most memory a command may plan to use (e.g. 8GiB, 512MiB, 4000000000): models,
     /// vocabularies and synthetic data that would need more are refused before anything is
     /// allocated. Default: the memory available when the command starts (MemAvailable).
-    #[arg(long, global = true, value_name = "BYTES|NGiB")]
+    #[arg(long, global = true, value_name = "BYTES|NGiB", allow_negative_numbers = true)]
     max_memory: Option<String>,
     #[command(subcommand)]
     command: Command,

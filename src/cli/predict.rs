@@ -20,6 +20,7 @@ use std::time::Instant;
 
 /// Options of `hinet predict`.
 #[derive(Debug, clap::Args)]
+#[command(allow_negative_numbers = true)]
 pub struct PredictArgs {
     /// A checkpoint written by `hinet train --checkpoint`.
     pub checkpoint: PathBuf,

@@ -543,6 +543,45 @@ fn predict_needs_no_label_or_oracle_columns() {
     let out = dir.path().join("bare-p.csv");
     ok(hinet().args(["predict", s(&ckpt), s(&bare), "--schema", s(&schema), "-o", s(&out)]));
     assert_eq!(std::fs::read(&out).unwrap(), std::fs::read(&full).unwrap());
+    // eval needs the labels but not the oracle columns: without them it reports the model's
+    // AUC (the same as on the full file) and no oracle column.
+    let oracle = ["oracle_ctr", "oracle_ctcvr"];
+    let keep: Vec<usize> = (0..header.len()).filter(|&i| !oracle.contains(&header[i])).collect();
+    let labelled: String = text
+        .lines()
+        .map(|l| {
+            let f: Vec<&str> = l.split(',').collect();
+            keep.iter().map(|&i| f[i]).collect::<Vec<_>>().join(",") + "\n"
+        })
+        .collect();
+    let no_oracle = dir.path().join("no-oracle.csv");
+    std::fs::write(&no_oracle, labelled).unwrap();
+    let eval = |data: &Path, json: bool| {
+        let mut cmd = hinet();
+        cmd.args([
+            "eval",
+            s(&ckpt),
+            "--data",
+            s(data),
+            "--schema",
+            s(&schema),
+            "--split",
+            "all",
+        ]);
+        if json {
+            cmd.arg("--json");
+        }
+        let out = cmd.output().unwrap();
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        String::from_utf8(out.stdout).unwrap()
+    };
+    let (with, without) = (eval(&csv, false), eval(&no_oracle, false));
+    assert!(with.contains("AUC (oracle)"), "{with}");
+    assert!(without.contains("AUC") && !without.contains("oracle"), "{without}");
+    let mean_auc = |json: String| serde_json::from_str::<Value>(&json).unwrap()["mean_auc"].as_f64();
+    let (with, without) = (mean_auc(eval(&csv, true)), mean_auc(eval(&no_oracle, true)));
+    assert!(with.is_some_and(|a| a > 0.5), "{with:?}");
+    assert_eq!(with, without);
 }
 
 // ------------------------------------------------------------------ class 6: stale temporaries

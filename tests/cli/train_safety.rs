@@ -46,8 +46,9 @@ fn stderr_of(child: Child) -> (std::process::ExitStatus, String) {
     (out.status, String::from_utf8_lossy(&out.stderr).into_owned())
 }
 
-/// A synthetic run long enough (several seconds per epoch on two cores) to act on mid-way.
-const SLOW: [&str; 4] = ["--rows", "300000", "--eval-batch-size", "8192"];
+/// A synthetic run long enough to act on mid-way (one to two seconds per epoch on two idle
+/// cores, so the tests' 10 ms polling has a hundred chances; longer when the machine is busy).
+const SLOW: [&str; 4] = ["--rows", "100000", "--eval-batch-size", "8192"];
 
 // ---------------------------------------------------------------- class 1: outputs vs inputs
 
@@ -182,7 +183,7 @@ fn a_second_trainer_on_the_same_checkpoint_is_refused() {
     let dir = tempfile::tempdir().unwrap();
     let ckpt = dir.path().join("m.safetensors");
     let lock = dir.path().join(".m.safetensors.lock");
-    let first = spawn(&[&["train", "--epochs", "2", "--checkpoint", s(&ckpt)][..], &SLOW].concat());
+    let first = spawn(&[&["train", "--epochs", "1", "--checkpoint", s(&ckpt)][..], &SLOW].concat());
     assert!(
         wait_for(Duration::from_secs(60), || lock.exists()),
         "the first run takes its lock"
@@ -210,7 +211,7 @@ fn a_second_trainer_on_the_same_checkpoint_is_refused() {
 fn a_checkpoint_changed_under_a_run_is_reported_and_not_reloaded() {
     let dir = tempfile::tempdir().unwrap();
     let ckpt = dir.path().join("m.safetensors");
-    let run = spawn(&[&["train", "--epochs", "3", "--checkpoint", s(&ckpt)][..], &SLOW].concat());
+    let run = spawn(&[&["train", "--epochs", "2", "--checkpoint", s(&ckpt)][..], &SLOW].concat());
     assert!(
         wait_for(Duration::from_secs(300), || ckpt.exists()),
         "epoch 1 writes the checkpoint"
@@ -364,6 +365,30 @@ fn bad_numbers_are_refused_by_validation_naming_the_option() {
         assert!(e.contains(option), "{args:?}: {e}");
         assert!(!e.contains("NaN"), "{e}");
     }
+    // Options that cannot be negative by type (seeds, sizes): a negative number is read as the
+    // option's value, not as a flag, and refused naming the option (a usage error, status 2).
+    for args in [
+        &["train", "--seed", "-1"][..],
+        &["train", "--data-seed", "-7"],
+        &["eval", "ck", "--batch-size", "-1"],
+        &["eval", "ck", "--split-seed", "-3"],
+        &["predict", "ck", "in.csv", "-o", "out.csv", "--chunk-rows", "-5"],
+        &["gen-data", "--rows", "-100"],
+        &["experiment", "--seeds", "-2"],
+    ] {
+        let out = hinet().args(args).output().unwrap();
+        let e = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{args:?}: {e}");
+        let option = args.iter().find(|a| a.starts_with("--")).unwrap();
+        let value = args[args.iter().position(|a| a == option).unwrap() + 1];
+        assert!(
+            e.contains(&format!("invalid value '{value}' for '{option}")),
+            "{args:?}: {e}"
+        );
+        assert!(!e.contains("unexpected argument"), "{args:?}: {e}");
+    }
+    let e = fails(hinet().args(["--max-memory", "-1", "train"]));
+    assert!(e.contains("--max-memory") && !e.contains("unexpected argument"), "{e}");
 }
 
 // ---------------------------------------------------------------- class 5: memory

@@ -253,18 +253,22 @@ impl CsvSource {
             .iter()
             .map(|d| Ok((find(&d.column, "dense")?, d.normalize)))
             .collect::<Result<Vec<_>, _>>()?;
-        // Reading data to score (labels optional), the columns only evaluation and splitting use
-        // are optional too: a file without all the oracle columns carries no oracle values, one
-        // without all the split-key columns gets row-position keys. A column that is present
-        // is still checked.
-        let optional = |cols: &[String], role: &str| -> Result<Vec<usize>, DataError> {
+        // Columns no command needs are never required. Oracle probabilities only add a
+        // diagnostic AUC, so a file with none of the oracle columns simply has no oracle values
+        // (one with some but not all is a mistake in the file or the schema: an error). Reading
+        // data to score (labels optional), a file without all the split-key columns gets
+        // row-position keys. A column that is present is still checked.
+        let optional = |cols: &[String], role: &str, when_all_absent: bool| -> Result<Vec<usize>, DataError> {
+            if when_all_absent && cols.iter().all(|c| !header.iter().any(|h| h == c)) {
+                return Ok(Vec::new());
+            }
             if labels_optional && cols.iter().any(|c| !header.iter().any(|h| h == c)) {
                 return Ok(Vec::new());
             }
             cols.iter().map(|c| find(c, role)).collect()
         };
-        let oracle = optional(&schema.oracle_columns, "oracle")?;
-        let key = optional(&schema.split_key, "split key")?;
+        let oracle = optional(&schema.oracle_columns, "oracle", true)?;
+        let key = optional(&schema.split_key, "split key", false)?;
         let auto_cols: Vec<usize> = sparse
             .iter()
             .enumerate()

@@ -31,6 +31,7 @@ use std::time::Instant;
 
 /// Options of `hinet experiment`.
 #[derive(Debug, clap::Args)]
+#[command(allow_negative_numbers = true)]
 pub struct ExperimentArgs {
     /// The CI smoke run: less data, 2 epochs, 2 seeds, under 2 minutes on two cores. Its numbers
     /// are not evidence; it writes to target/experiment-quick unless --out says otherwise.

@@ -226,13 +226,13 @@ impl Scale {
         }
     }
 
-    /// The CI smoke run: the same code on a tenth of the synthetic rows, 2 epochs and 2 seeds
+    /// The CI smoke run: the same code on 4 % of the synthetic rows, 2 epochs and 2 seeds
     /// (about a minute on two cores); its numbers are not evidence.
     pub fn quick() -> Self {
         let full = Self::full();
         let quick = |b: Budget| Budget { epochs: 2, ..b };
         Self {
-            synthetic_rows: 100_000,
+            synthetic_rows: 40_000,
             synthetic: quick(full.synthetic),
             movielens: quick(full.movielens),
             seeds: vec![1, 2],
