@@ -21,6 +21,9 @@
 //! # Ok::<(), hinet::autograd::AutogradError>(())
 //! ```
 
+#![forbid(unsafe_code)]
+#![deny(missing_docs)]
+
 pub use hinet_autograd as autograd;
 pub use hinet_data as data;
 pub use hinet_kernels as kernels;

@@ -358,7 +358,11 @@ impl Best {
             store.set(id, value)?;
         }
         model.set_training(false);
-        Ok(Restored { model, store, ws: None })
+        Ok(Restored {
+            model,
+            store,
+            ws: Workspace::default(),
+        })
     }
 }
 
@@ -366,7 +370,7 @@ impl Best {
 struct Restored {
     model: Model<f32>,
     store: ParamStore<f32>,
-    ws: Option<Workspace<f32>>,
+    ws: Workspace<f32>,
 }
 
 /// The model the test metrics and the report are computed with.

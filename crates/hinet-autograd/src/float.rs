@@ -56,7 +56,7 @@ pub(crate) fn gemm_fused<F: Float>(
     bias: Option<&[F]>,
     relu: bool,
 ) {
-    let activation = if relu { Activation::Relu } else { Activation::None };
+    let activation = if relu { Activation::Relu } else { Activation::Identity };
     let epilogue = Epilogue::new(bias, activation);
     if let (Some(am), Some(bm)) = (mat_ref(&a), mat_ref(&b)) {
         let (rows, cols) = c.dim();
@@ -66,8 +66,9 @@ pub(crate) fn gemm_fused<F: Float>(
             && let Some(data) = c.as_slice_memory_order_mut()
             && let Ok(cm) = MatMut::strided(data, rows, cols, rs, cs)
         {
+            // Shapes were checked by the op. Should the kernel still refuse, the ndarray path
+            // below computes the product (a debug build stops, to find the bug).
             let done = <F as hinet_kernels::Gemm>::gemm(alpha, am, bm, beta, cm, epilogue);
-            // Shapes were checked by the op; a failure here is a bug in this function.
             debug_assert!(done.is_ok(), "kernel rejected checked shapes: {done:?}");
             if done.is_ok() {
                 return;
@@ -100,22 +101,27 @@ pub(crate) fn gemm_mat<F: Float>(
     bias: Option<&[F]>,
     relu: bool,
 ) {
-    let activation = if relu { Activation::Relu } else { Activation::None };
+    let activation = if relu { Activation::Relu } else { Activation::Identity };
     let done = <F as hinet_kernels::Gemm>::gemm(alpha, a, b, beta, c, Epilogue::new(bias, activation));
-    // Callers build the views from checked shapes; a failure is a bug in the caller.
-    debug_assert!(done.is_ok(), "kernel rejected checked shapes: {done:?}");
+    // Callers build the views from checked shapes, so a failure is a bug in the caller: stop
+    // loudly rather than leave a stale output buffer to be read as the product.
+    if let Err(e) = done {
+        panic!("hinet-autograd: the GEMM kernel rejected shapes the op had checked ({e}); this is a bug");
+    }
 }
 
 /// Independent products in one call, run in parallel across problems (and tiles) by the
 /// kernels: K small expert products keep both cores busy where one at a time would not.
 pub(crate) fn gemm_group<F: Float>(problems: &mut [hinet_kernels::GemmProblem<'_, F>]) {
-    let done = hinet_kernels::gemm_grouped(problems);
-    // Callers build the problems from checked shapes; a failure is a bug in the caller.
-    debug_assert!(done.is_ok(), "kernel rejected checked shapes: {done:?}");
+    // As in `gemm_mat`: a failure is a bug, never a silently stale output.
+    if let Err(e) = hinet_kernels::gemm_grouped(problems) {
+        panic!("hinet-autograd: the grouped GEMM rejected shapes the op had checked ({e}); this is a bug");
+    }
 }
 
-/// Describes an ndarray view to the kernels: its memory (contiguous in some order, or the
-/// span between its first and last element) and non-negative strides.
+/// Describes an ndarray view to the kernels: its memory, when that is contiguous in some order
+/// (a transpose included), and its strides, when they are non-negative. Other views (a strided
+/// block of a larger array, a reversed axis) give `None` and take ndarray's path.
 pub(crate) fn mat_ref<'a, F: Float>(v: &'a ArrayView2<'_, F>) -> Option<MatRef<'a, F>> {
     let (rows, cols) = v.dim();
     let rs = usize::try_from(v.strides()[0]).ok()?;
@@ -141,5 +147,35 @@ impl Float for f64 {
     }
     fn f64(self) -> f64 {
         self
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A product the kernel refuses (here: inner dimensions that disagree) stops the engine
+    /// instead of leaving the output buffer as it was.
+    #[test]
+    #[should_panic(expected = "the GEMM kernel rejected shapes")]
+    fn a_refused_product_is_a_loud_failure() {
+        let (a, b) = (vec![1.0f32; 6], vec![1.0f32; 8]);
+        let mut c = vec![7.0f32; 4];
+        let am = MatRef::row_major(&a, 2, 3).unwrap();
+        let bm = MatRef::row_major(&b, 4, 2).unwrap();
+        let cm = MatMut::row_major(&mut c, 2, 2).unwrap();
+        gemm_mat(1.0, am, bm, 0.0, cm, None, false);
+    }
+
+    #[test]
+    #[should_panic(expected = "the grouped GEMM rejected shapes")]
+    fn a_refused_grouped_product_is_a_loud_failure() {
+        let (a, b) = (vec![1.0f32; 6], vec![1.0f32; 8]);
+        let mut c = vec![7.0f32; 4];
+        let am = MatRef::row_major(&a, 2, 3).unwrap();
+        let bm = MatRef::row_major(&b, 4, 2).unwrap();
+        let cm = MatMut::row_major(&mut c, 2, 2).unwrap();
+        let mut problems = [hinet_kernels::GemmProblem::new(am, bm, cm, Epilogue::default())];
+        gemm_group(&mut problems);
     }
 }

@@ -6,6 +6,7 @@
 //! The struct keeps its buffers between steps, so a warm training loop allocates nothing here.
 
 use crate::float::Float;
+use crate::ops::OrBug;
 use crate::param::ParamId;
 use ndarray::{ArrayD, ArrayView2, ArrayViewD, ArrayViewMutD, Axis};
 
@@ -74,7 +75,9 @@ impl<F: Float> Gradients<F> {
         }
         if slot.rows_live {
             let n = slot.row_indices.len();
-            let values = ArrayView2::from_shape((n, slot.row_width), &slot.row_values).ok()?;
+            // The engine wrote n rows of row_width values; anything else is a bug, never "no
+            // gradient".
+            let values = ArrayView2::from_shape((n, slot.row_width), &slot.row_values).or_bug("row gradient");
             return Some(ParamGrad::Rows {
                 rows: &slot.row_indices,
                 values,
@@ -108,19 +111,6 @@ impl<F: Float> Gradients<F> {
             .enumerate()
             .filter(|(_, s)| s.dense_live || s.rows_live)
             .map(|(i, _)| ParamId(i))
-    }
-
-    /// Global L2 norm over all gradients (for clipping).
-    pub fn global_norm(&self) -> f64 {
-        let mut sq = 0.0f64;
-        for id in self.ids() {
-            match self.get(id) {
-                Some(ParamGrad::Dense(d)) => sq += d.iter().map(|v| v.f64() * v.f64()).sum::<f64>(),
-                Some(ParamGrad::Rows { values, .. }) => sq += values.iter().map(|v| v.f64() * v.f64()).sum::<f64>(),
-                None => {}
-            }
-        }
-        sq.sqrt()
     }
 
     /// Multiplies every gradient by `factor` (clipping, loss scaling).

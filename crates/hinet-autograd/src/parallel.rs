@@ -75,9 +75,14 @@ where
 /// Split over columns, so each column's sum is the serial one.
 pub(crate) fn add_column_sums<F: Float>(gb: ArrayViewMut1<'_, F>, dz: ArrayView2<'_, F>) {
     let (rows, cols) = dz.dim();
-    if cols != gb.len() {
-        return;
-    }
+    // The ops size the bias gradient from the same weight; a mismatch is an engine bug, never
+    // a gradient to drop.
+    assert_eq!(
+        cols,
+        gb.len(),
+        "hinet-autograd: bias gradient: {cols} columns of dz for {} biases; this is a bug in the engine",
+        gb.len()
+    );
     for_each_piece(gb, Axis(0), rows * cols, &|first, mut piece: ArrayViewMut1<'_, F>| {
         let width = piece.len();
         match (piece.as_slice_mut(), dz.as_slice()) {

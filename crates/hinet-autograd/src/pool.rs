@@ -11,7 +11,7 @@ use std::collections::HashMap;
 
 /// Free lists of buffers, keyed by their exact length.
 #[derive(Debug, Default)]
-pub struct BufferPool<F> {
+pub(crate) struct BufferPool<F> {
     free: HashMap<usize, Vec<Vec<F>>>,
     index_free: Vec<Vec<usize>>,
     fresh_allocations: usize,
@@ -19,7 +19,7 @@ pub struct BufferPool<F> {
 
 impl<F: Float> BufferPool<F> {
     /// An empty pool.
-    pub fn new() -> Self {
+    pub(crate) fn new() -> Self {
         Self {
             free: HashMap::new(),
             index_free: Vec::new(),
@@ -29,7 +29,7 @@ impl<F: Float> BufferPool<F> {
 
     /// How many buffers the pool had to allocate because no free one of that length existed.
     /// Constant across steps once the loop is warm.
-    pub fn fresh_allocations(&self) -> usize {
+    pub(crate) fn fresh_allocations(&self) -> usize {
         self.fresh_allocations
     }
 

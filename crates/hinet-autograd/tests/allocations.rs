@@ -3,35 +3,9 @@
 
 use hinet_autograd::{Activation, Gradients, ParamGrad, ParamStore, Tape, Workspace};
 use ndarray::ArrayD;
-use std::alloc::{GlobalAlloc, Layout, System};
-use std::sync::atomic::{AtomicUsize, Ordering};
-
-struct Counting;
-static ALLOCATIONS: AtomicUsize = AtomicUsize::new(0);
-static BYTES: AtomicUsize = AtomicUsize::new(0);
-
-// SAFETY: defers every call to the system allocator unchanged; only counts.
-unsafe impl GlobalAlloc for Counting {
-    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
-        ALLOCATIONS.fetch_add(1, Ordering::Relaxed);
-        BYTES.fetch_add(layout.size(), Ordering::Relaxed);
-        // SAFETY: same contract as the caller's.
-        unsafe { System.alloc(layout) }
-    }
-    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
-        // SAFETY: same contract as the caller's.
-        unsafe { System.dealloc(ptr, layout) }
-    }
-    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
-        ALLOCATIONS.fetch_add(1, Ordering::Relaxed);
-        BYTES.fetch_add(new_size, Ordering::Relaxed);
-        // SAFETY: same contract as the caller's.
-        unsafe { System.realloc(ptr, layout, new_size) }
-    }
-}
 
 #[global_allocator]
-static GLOBAL: Counting = Counting;
+static GLOBAL: hinet_testkit::CountingAlloc = hinet_testkit::CountingAlloc;
 
 struct Mlp {
     emb: hinet_autograd::ParamId,
@@ -111,14 +85,14 @@ fn warm_training_steps_allocate_nothing_per_op() {
         step(&mut store, &m, &mut ws, &mut grads, &ids, &y);
     }
     let steps = 10;
-    let before = ALLOCATIONS.load(Ordering::Relaxed);
-    let bytes_before = BYTES.load(Ordering::Relaxed);
+    let before = hinet_testkit::allocations();
+    let bytes_before = hinet_testkit::bytes_allocated();
     let mut nodes = 0;
     for _ in 0..steps {
         nodes = step(&mut store, &m, &mut ws, &mut grads, &ids, &y);
     }
-    let per_step = (ALLOCATIONS.load(Ordering::Relaxed) - before) / steps;
-    let bytes_per_step = (BYTES.load(Ordering::Relaxed) - bytes_before) / steps;
+    let per_step = (hinet_testkit::allocations() - before) / steps;
+    let bytes_per_step = (hinet_testkit::bytes_allocated() - bytes_before) / steps;
     println!("{nodes} nodes per step; {per_step} heap allocations ({bytes_per_step} bytes) per warm step");
     assert_eq!(
         per_step, 0,

@@ -37,21 +37,17 @@ fn main() -> Result<(), hinet_data::DataError> {
         let counts = data.scenario_counts();
         for (m, c) in counts.iter().enumerate() {
             println!(
-                "  scenario {m}: share {:.4}  ctr {:.4}  ctcvr {:.4}  oracle AUC ctr {:.4} ctcvr {:.4}",
+                "  scenario {m}: share {:.4}  ctr {:.4}  ctcvr {:.4}",
                 *c as f64 / rows as f64,
                 data.label_rate(0, Some(m)).unwrap_or(f64::NAN),
                 data.label_rate(1, Some(m)).unwrap_or(f64::NAN),
-                data.oracle_auc(0, Some(m)).unwrap_or(f64::NAN),
-                data.oracle_auc(1, Some(m)).unwrap_or(f64::NAN),
             );
         }
         println!(
-            "  all: ctr {:.4} ctcvr {:.4} (cvr|click {:.4})  oracle AUC ctr {:.4} ctcvr {:.4}",
+            "  all: ctr {:.4} ctcvr {:.4} (cvr|click {:.4})",
             data.label_rate(0, None).unwrap_or(f64::NAN),
             data.label_rate(1, None).unwrap_or(f64::NAN),
             data.label_rate(1, None).unwrap_or(f64::NAN) / data.label_rate(0, None).unwrap_or(f64::NAN),
-            data.oracle_auc(0, None).unwrap_or(f64::NAN),
-            data.oracle_auc(1, None).unwrap_or(f64::NAN),
         );
     }
     Ok(())

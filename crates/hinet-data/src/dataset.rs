@@ -1,6 +1,5 @@
 //! The in-memory, columnar dataset that readers and the generator produce.
 
-use crate::auc::auc;
 use crate::error::DataError;
 use crate::normalize::Normalize;
 use crate::schema::Part;
@@ -199,20 +198,5 @@ impl Dataset {
             }
         }
         (n > 0).then(|| pos / n as f64)
-    }
-
-    /// AUC of the oracle probabilities of `task` (all rows, or one scenario): the best AUC any
-    /// model can expect on this data. `None` without an oracle or without both label values.
-    pub fn oracle_auc(&self, task: usize, scenario: Option<usize>) -> Option<f64> {
-        let o = self.oracle.as_ref()?;
-        let t = self.spec.tasks.len();
-        let (mut scores, mut labels) = (Vec::new(), Vec::new());
-        for (r, &s) in self.scenario.iter().enumerate() {
-            if scenario.is_none_or(|m| m == s as usize) {
-                scores.push(o[r * t + task]);
-                labels.push(self.labels[r * t + task]);
-            }
-        }
-        auc(&scores, &labels)
     }
 }

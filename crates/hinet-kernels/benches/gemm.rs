@@ -1,8 +1,22 @@
-//! GFLOP/s of hinet-kernels, matrixmultiply and a naive loop on square and
-//! HiNet shapes. Kept short (small samples, brief measurement) so the whole
-//! bench runs in minutes; `examples/gemm_report.rs` gives medians and ratios.
+//! GFLOP/s of hinet-kernels, matrixmultiply and a naive loop on square and HiNet shapes,
+//! like with like:
+//!
+//! - `sgemm_1_thread/{hinet,matrixmultiply,naive}/CASE`: every contender on one thread
+//!   (hinet-kernels inside a one-thread rayon pool; matrixmultiply built without threading).
+//! - `sgemm_N_threads/hinet/CASE`: hinet-kernels on a pool of N threads (the machine's cores,
+//!   or `RAYON_NUM_THREADS`). matrixmultiply joins this group only when the bench is built
+//!   with `--features matrixmultiply-threading` (its threads: `MATMUL_NUM_THREADS`, default
+//!   the cores); the feature is off by default because it would make the f64 path of every
+//!   test build multi-threaded too.
+//!
+//! Criterion's throughput unit "elem/s" is FLOP/s here: each case counts `2 m n k` elements.
+//! Kept short (small samples, brief measurement) so the whole bench runs in minutes;
+//! `examples/gemm_report.rs` gives medians and ratios.
+//!
+//! `cargo bench -p hinet-kernels --bench gemm [--features matrixmultiply-threading]`
 
-use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
+use criterion::measurement::WallTime;
+use criterion::{BenchmarkGroup, BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
 use hinet_kernels::{Epilogue, MatMut, MatRef, selected_kernel, sgemm_with_kernel};
 use std::hint::black_box;
 use std::time::Duration;
@@ -83,61 +97,117 @@ fn naive(
     }
 }
 
-fn bench(cr: &mut Criterion) {
+/// Operands of one case: A, B, C and the strides of A and B.
+struct Operands {
+    a: Vec<f32>,
+    b: Vec<f32>,
+    c: Vec<f32>,
+    rsa: usize,
+    csa: usize,
+    rsb: usize,
+    csb: usize,
+}
+
+impl Operands {
+    fn new(case: &Case) -> Self {
+        let (m, n, k) = (case.m, case.n, case.k);
+        let (rsa, csa) = if case.ta { (1, m) } else { (k, 1) };
+        let (rsb, csb) = if case.tb { (1, k) } else { (n, 1) };
+        Self {
+            a: (0..m * k).map(|i| (i % 7) as f32 * 0.1 - 0.3).collect(),
+            b: (0..k * n).map(|i| (i % 5) as f32 * 0.1 - 0.2).collect(),
+            c: vec![0.0f32; m * n],
+            rsa,
+            csa,
+            rsb,
+            csb,
+        }
+    }
+}
+
+fn bench_hinet(g: &mut BenchmarkGroup<'_, WallTime>, case: &Case, op: &mut Operands, pool: &rayon::ThreadPool) {
+    let (m, n, k) = (case.m, case.n, case.k);
     let kind = selected_kernel();
-    let mut g = cr.benchmark_group(format!("sgemm_{}", kind.name()));
+    g.bench_function(BenchmarkId::new(format!("hinet-{}", kind.name()), &case.name), |bch| {
+        pool.install(|| {
+            bch.iter(|| {
+                let av = MatRef::strided(&op.a, m, k, op.rsa, op.csa).unwrap();
+                let bv = MatRef::strided(&op.b, k, n, op.rsb, op.csb).unwrap();
+                let cv = MatMut::row_major(&mut op.c, m, n).unwrap();
+                sgemm_with_kernel(kind, 1.0, av, bv, 0.0, cv, Epilogue::none()).unwrap();
+                black_box(&op.c);
+            })
+        })
+    });
+}
+
+fn bench_matrixmultiply(g: &mut BenchmarkGroup<'_, WallTime>, case: &Case, op: &mut Operands) {
+    let (m, n, k) = (case.m, case.n, case.k);
+    g.bench_function(BenchmarkId::new("matrixmultiply", &case.name), |bch| {
+        bch.iter(|| {
+            // SAFETY: a, b, c are live buffers of the stated shapes and strides.
+            unsafe {
+                matrixmultiply::sgemm(
+                    m,
+                    k,
+                    n,
+                    1.0,
+                    op.a.as_ptr(),
+                    op.rsa as isize,
+                    op.csa as isize,
+                    op.b.as_ptr(),
+                    op.rsb as isize,
+                    op.csb as isize,
+                    0.0,
+                    op.c.as_mut_ptr(),
+                    n as isize,
+                    1,
+                )
+            };
+            black_box(&op.c);
+        })
+    });
+}
+
+fn configure(g: &mut BenchmarkGroup<'_, WallTime>) {
     g.sample_size(10)
         .warm_up_time(Duration::from_millis(200))
         .measurement_time(Duration::from_millis(600));
+}
+
+fn bench(cr: &mut Criterion) {
+    let one = rayon::ThreadPoolBuilder::new().num_threads(1).build().unwrap();
+    let many = rayon::ThreadPoolBuilder::new().build().unwrap();
+    let mut g = cr.benchmark_group("sgemm_1_thread");
+    configure(&mut g);
     for case in cases() {
-        let (m, n, k) = (case.m, case.n, case.k);
-        let a: Vec<f32> = (0..m * k).map(|i| (i % 7) as f32 * 0.1 - 0.3).collect();
-        let b: Vec<f32> = (0..k * n).map(|i| (i % 5) as f32 * 0.1 - 0.2).collect();
-        let mut c = vec![0.0f32; m * n];
-        let (rsa, csa) = if case.ta { (1, m) } else { (k, 1) };
-        let (rsb, csb) = if case.tb { (1, k) } else { (n, 1) };
-        g.throughput(Throughput::Elements((2 * m * n * k) as u64));
-        g.bench_function(BenchmarkId::new("hinet", &case.name), |bch| {
-            bch.iter(|| {
-                let av = MatRef::strided(&a, m, k, rsa, csa).unwrap();
-                let bv = MatRef::strided(&b, k, n, rsb, csb).unwrap();
-                let cv = MatMut::row_major(&mut c, m, n).unwrap();
-                sgemm_with_kernel(kind, 1.0, av, bv, 0.0, cv, Epilogue::none()).unwrap();
-                black_box(&c);
-            })
-        });
-        g.bench_function(BenchmarkId::new("matrixmultiply", &case.name), |bch| {
-            bch.iter(|| {
-                // SAFETY: a, b, c are live buffers of the stated shapes and strides.
-                unsafe {
-                    matrixmultiply::sgemm(
-                        m,
-                        k,
-                        n,
-                        1.0,
-                        a.as_ptr(),
-                        rsa as isize,
-                        csa as isize,
-                        b.as_ptr(),
-                        rsb as isize,
-                        csb as isize,
-                        0.0,
-                        c.as_mut_ptr(),
-                        n as isize,
-                        1,
-                    )
-                };
-                black_box(&c);
-            })
-        });
+        let mut op = Operands::new(&case);
+        g.throughput(Throughput::Elements((2 * case.m * case.n * case.k) as u64));
+        bench_hinet(&mut g, &case, &mut op, &one);
+        if !cfg!(feature = "matrixmultiply-threading") {
+            bench_matrixmultiply(&mut g, &case, &mut op);
+        }
         // The naive loop only where it finishes in reasonable time.
-        if m * n * k <= 256 * 256 * 256 {
+        if case.m * case.n * case.k <= 256 * 256 * 256 {
             g.bench_function(BenchmarkId::new("naive", &case.name), |bch| {
                 bch.iter(|| {
-                    naive(m, n, k, &a, rsa, csa, &b, rsb, csb, &mut c);
-                    black_box(&c);
+                    naive(
+                        case.m, case.n, case.k, &op.a, op.rsa, op.csa, &op.b, op.rsb, op.csb, &mut op.c,
+                    );
+                    black_box(&op.c);
                 })
             });
+        }
+    }
+    g.finish();
+    let mut g = cr.benchmark_group(format!("sgemm_{}_threads", many.current_num_threads()));
+    configure(&mut g);
+    for case in cases() {
+        let mut op = Operands::new(&case);
+        g.throughput(Throughput::Elements((2 * case.m * case.n * case.k) as u64));
+        bench_hinet(&mut g, &case, &mut op, &many);
+        if cfg!(feature = "matrixmultiply-threading") {
+            bench_matrixmultiply(&mut g, &case, &mut op);
         }
     }
     g.finish();

@@ -75,20 +75,22 @@ impl std::fmt::Display for KernelKind {
     }
 }
 
-#[cfg(any(target_arch = "x86", target_arch = "x86_64"))]
+// The x86 kernels are compiled for x86_64 only (`kernel::avx2`, `kernel::avx512`): on 32-bit
+// x86 the CPU may have the features, but this crate has no kernel to run with them.
+#[cfg(target_arch = "x86_64")]
 fn avx2_available() -> bool {
     is_x86_feature_detected!("avx2") && is_x86_feature_detected!("fma")
 }
-#[cfg(not(any(target_arch = "x86", target_arch = "x86_64")))]
+#[cfg(not(target_arch = "x86_64"))]
 fn avx2_available() -> bool {
     false
 }
 
-#[cfg(any(target_arch = "x86", target_arch = "x86_64"))]
+#[cfg(target_arch = "x86_64")]
 fn avx512_available() -> bool {
     is_x86_feature_detected!("avx512f")
 }
-#[cfg(not(any(target_arch = "x86", target_arch = "x86_64")))]
+#[cfg(not(target_arch = "x86_64"))]
 fn avx512_available() -> bool {
     false
 }

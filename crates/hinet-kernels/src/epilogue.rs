@@ -8,13 +8,16 @@
 
 use crate::error::GemmError;
 
-/// Elementwise activation applied after the bias.
+/// Elementwise activation applied after the bias, while the tile is in registers.
+///
+/// The one fused-activation type of the workspace: `hinet-autograd` re-exports it for
+/// `Var::linear` and derives its backward rule from it.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
 pub enum Activation {
-    /// Identity.
+    /// `y = z`.
     #[default]
-    None,
-    /// `max(x, 0)`; a NaN input stays NaN (it is not silently zeroed).
+    Identity,
+    /// `y = max(z, 0)`; a NaN input stays NaN (it is not silently zeroed).
     Relu,
 }
 
@@ -47,7 +50,7 @@ impl<'a, T> Epilogue<'a, T> {
     pub const fn none() -> Self {
         Self {
             bias: None,
-            activation: Activation::None,
+            activation: Activation::Identity,
         }
     }
 
@@ -58,7 +61,7 @@ impl<'a, T> Epilogue<'a, T> {
 
     /// True when the epilogue does nothing.
     pub fn is_identity(&self) -> bool {
-        self.bias.is_none() && self.activation == Activation::None
+        self.bias.is_none() && self.activation == Activation::Identity
     }
 
     pub(crate) fn check(&self, n: usize) -> Result<(), GemmError> {
@@ -133,7 +136,7 @@ pub(crate) unsafe fn apply_in_place<T: Real>(
     cs: usize,
     epi: &Epilogue<'_, T>,
 ) {
-    if epi.bias.is_none() && epi.activation == Activation::None {
+    if epi.bias.is_none() && epi.activation == Activation::Identity {
         return;
     }
     for i in 0..m {

@@ -1,84 +1,10 @@
-//! # hinet-kernels
+#![doc = include_str!("../README.md")]
 //!
-//! Single-precision GEMM for CPUs, `C = act(alpha * op(A) * op(B) + beta * C + bias)`,
-//! written for the shapes of HiNet (expert MLPs of 320 -> 128 -> 64 applied to
-//! every row of a batch, forward and backward) but usable on its own:
+//! ## Entry points
 //!
-//! * any `m, n, k >= 0`, any strides (row-major, column-major, sub-matrices,
-//!   transposes via [`MatRef::t`]); `beta == 0` never reads `C` and
-//!   `alpha == 0` never reads `A` or `B`;
-//! * runtime-dispatched microkernels: AVX-512F (12 x 32), AVX2 + FMA (6 x 16),
-//!   NEON on aarch64 (8 x 8), portable (4 x 8); `HINET_KERNEL` forces one;
-//! * a fused epilogue (bias row + ReLU applied while the tile is in registers);
-//! * grouped GEMM for many independent products in one call;
-//! * rayon parallelism over macro-tiles of `C`, bit-identical results for any
-//!   number of threads, and no heap allocation per call once warm.
-//!
-//! `f64` ([`dgemm`]) goes through `matrixmultiply` plus one epilogue pass.
-//!
-//! ## Design
-//!
-//! The classic Goto/BLIS blocking. `C` is cut into NC-wide column blocks, `K`
-//! into KC-deep blocks and the rows into MC-high blocks; the matching pieces
-//! of B and A are copied ("packed") into aligned buffers laid out in exactly
-//! the order the microkernel reads them:
-//!
-//! ```text
-//!            KC                         NC
-//!        +--------+              +---------------+
-//!   MC   | A blk  |   x    KC    |  B block      |   ->  MC x NC block of C
-//!        | packed |              |  packed in    |
-//!        | in MR- |              |  NR-wide      |
-//!        | high   |              |  micro-panels |
-//!        | panels |              +---------------+
-//!        +--------+                   | NR |
-//!                                      \
-//!   MR x KC micro-panel  x  KC x NR micro-panel  ->  MR x NR tile in registers
-//! ```
-//!
-//! The B micro-panel stays in L1 while the A micro-panels stream from L2; the
-//! microkernel keeps an `MR x NR` tile of `C` in vector registers for the whole
-//! KC loop and stores it once, applying `alpha`, `beta`, the bias and the
-//! activation on the way out. Work is split over rayon workers by whole
-//! macro-tiles of `C`, never over `K`, so every element of `C` is accumulated
-//! in the same order whatever the number of threads. See `docs/kernels.md` at
-//! the workspace root for the full story.
-//!
-//! ## Example
-//!
-//! ```
-//! use hinet_kernels::{Activation, Epilogue, MatMut, MatRef, sgemm, sgemm_with_epilogue};
-//!
-//! # fn main() -> Result<(), hinet_kernels::GemmError> {
-//! // x: 2 x 3 (row-major), w: 3 x 2, y = relu(x w + bias)
-//! let x = [1.0f32, 2.0, 3.0, 4.0, 5.0, 6.0];
-//! let w = [1.0f32, -1.0, 0.5, -1.0, 0.0, -1.0];
-//! let bias = [0.5f32, 0.0];
-//! let mut y = [f32::NAN; 4]; // beta = 0: never read, so NaN does not leak
-//! sgemm_with_epilogue(
-//!     1.0,
-//!     MatRef::row_major(&x, 2, 3)?,
-//!     MatRef::row_major(&w, 3, 2)?,
-//!     0.0,
-//!     MatMut::row_major(&mut y, 2, 2)?,
-//!     Epilogue { bias: Some(&bias), activation: Activation::Relu },
-//! )?;
-//! assert_eq!(y, [2.5, 0.0, 7.0, 0.0]);
-//!
-//! // The weight gradient x^T dy uses a transposed view, no copy.
-//! let dy = [1.0f32, 0.0, 0.0, 1.0];
-//! let mut dw = [0.0f32; 6];
-//! sgemm(
-//!     1.0,
-//!     MatRef::row_major(&x, 2, 3)?.t(),
-//!     MatRef::row_major(&dy, 2, 2)?,
-//!     0.0,
-//!     MatMut::row_major(&mut dw, 3, 2)?,
-//! )?;
-//! assert_eq!(dw, [1.0, 4.0, 2.0, 5.0, 3.0, 6.0]);
-//! # Ok(())
-//! # }
-//! ```
+//! [`sgemm`] and [`sgemm_with_epilogue`] over [`MatRef`] / [`MatMut`] views, with an
+//! [`Epilogue`] of bias and [`Activation`]; [`sgemm_grouped`] for many products at once;
+//! [`dgemm`] for `f64`; [`selected_kernel`] says which [`KernelKind`] runs.
 
 #![deny(unsafe_op_in_unsafe_fn)]
 #![warn(missing_docs)]
@@ -260,14 +186,17 @@ pub mod testing {
         let spec = kernel::spec(kind).ok_or(GemmError::KernelUnavailable(kind))?;
         let (mr, nr, twin_fn) = kernel::twin(kind);
         let f = if twin { twin_fn } else { spec.kernel };
-        let short = a.len() < kc * mr || b.len() < kc * nr || c.len() < mr * nr || bias.is_some_and(|b| b.len() < nr);
+        // Checked products: a `kc` so large that `kc * MR` wraps must be refused, not compared
+        // as a small number (the kernel would read past the slices).
+        let fits = |len: usize, per_k: usize| kc.checked_mul(per_k).is_some_and(|need| len >= need);
+        let short = !fits(a.len(), mr) || !fits(b.len(), nr) || c.len() < mr * nr || bias.is_some_and(|b| b.len() < nr);
         if short {
             return Err(GemmError::OutOfBounds {
                 rows: mr,
                 cols: nr,
                 row_stride: nr,
                 col_stride: 1,
-                needed: kc * mr.max(nr),
+                needed: kc.saturating_mul(mr.max(nr)),
                 len: a.len().min(b.len()),
             });
         }

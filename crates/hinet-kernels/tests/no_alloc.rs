@@ -2,35 +2,12 @@
 //! a counting global allocator watches a second round of identical calls.
 
 use hinet_kernels::{Activation, Epilogue, MatMut, MatRef, sgemm_with_epilogue};
-use std::alloc::{GlobalAlloc, Layout, System};
-use std::sync::atomic::{AtomicUsize, Ordering};
-
-struct Counting;
-static ALLOCS: AtomicUsize = AtomicUsize::new(0);
-
-// SAFETY: forwards to the system allocator unchanged; only counts calls.
-unsafe impl GlobalAlloc for Counting {
-    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
-        ALLOCS.fetch_add(1, Ordering::Relaxed);
-        // SAFETY: same contract as the caller's.
-        unsafe { System.alloc(layout) }
-    }
-    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
-        // SAFETY: same contract as the caller's.
-        unsafe { System.dealloc(ptr, layout) }
-    }
-    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
-        ALLOCS.fetch_add(1, Ordering::Relaxed);
-        // SAFETY: same contract as the caller's.
-        unsafe { System.realloc(ptr, layout, new_size) }
-    }
-}
 
 /// A, B, C and bias of one product.
 type Operands = (Vec<f32>, Vec<f32>, Vec<f32>, Vec<f32>);
 
 #[global_allocator]
-static GLOBAL: Counting = Counting;
+static GLOBAL: hinet_testkit::CountingAlloc = hinet_testkit::CountingAlloc;
 
 #[test]
 fn steady_state_calls_do_not_allocate() {
@@ -65,9 +42,7 @@ fn steady_state_calls_do_not_allocate() {
         }
         let mut counts = Vec::with_capacity(20);
         for _ in 0..20 {
-            let before = ALLOCS.load(Ordering::Relaxed);
-            run_all(&mut data);
-            counts.push(ALLOCS.load(Ordering::Relaxed) - before);
+            counts.push(hinet_testkit::allocations_during(|| run_all(&mut data)).0);
         }
         // A call that allocated would show in every round. Rayon's own threads allocate now
         // and then whatever the kernels do (epoch bookkeeping of the work-stealing deques), and

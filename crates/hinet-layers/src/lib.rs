@@ -1,43 +1,13 @@
-//! # hinet-layers
+#![doc = include_str!("../README.md")]
 //!
-//! The building blocks of multi-scenario, multi-task recommenders (HiNet, PLE, MMoE, STAR...)
-//! on the [`hinet_autograd`] engine. Every layer registers its parameters in a
-//! [`ParamStore`](hinet_autograd::ParamStore) under hierarchical names when it is built, runs
-//! forward on a tape, and implements [`Module`] (training/inference mode, state for
-//! checkpoints, folding batch-norm statistics after a step).
+//! ## Layers
 //!
-//! | layer | computes |
-//! |---|---|
-//! | [`Linear`], [`Mlp`] | `act(x W^T + b)`, stacked |
-//! | [`Embedding`], [`FieldEmbeddings`] | table lookups (sparse gradients), concatenated with dense features |
-//! | [`BatchNorm1d`], [`Dropout`] | normalisation, regularisation |
-//! | [`Gate`] | `softmax(W x + b)` over E experts (or mean/sum for ablations) |
-//! | [`ExpertStack`], [`ExpertGroup`] | K expert MLPs as batched work; mixed by a gate |
-//! | [`ScenarioAttention`] | HiNet's SAN: M x M scenario-to-scenario attention |
-//! | [`Cgc`] | PLE's customized gate control, stackable into levels |
-//! | [`Tower`] | an MLP ending in one logit |
-//!
-//! ## Example: an expert group and a tower, one gradient
-//! ```
-//! use hinet_autograd::{Gradients, ParamStore, Tape};
-//! use hinet_layers::{ExpertGroup, GateMode, MlpConfig, Tower};
-//! use rand::SeedableRng;
-//!
-//! let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(7);
-//! let mut store = ParamStore::<f32>::new();
-//! let group = ExpertGroup::new(&mut store, "shared", 4, 8, &[16, 8], GateMode::Softmax, &mut rng)?;
-//! let tower = Tower::new(&mut store, "tower", 8, &MlpConfig::relu(&[4]), &mut rng)?;
-//!
-//! let x = ndarray::Array2::<f32>::from_elem((5, 8), 0.5).into_dyn();
-//! let tape = Tape::new(&store);
-//! let logits = tower.forward(group.forward(tape.constant(x.view()))?)?;
-//! assert_eq!(logits.shape(), vec![5, 1]);
-//! let mut grads = Gradients::new();
-//! tape.backward(logits.sum().expect("sum"), &mut grads).expect("backward");
-//! assert!(grads.get(store.id("shared.gate.weight").expect("registered")).is_some());
-//! # Ok::<(), hinet_layers::LayerError>(())
-//! ```
+//! [`Linear`], [`Mlp`] ([`MlpConfig`]), [`Embedding`], [`FieldEmbeddings`], [`BatchNorm1d`],
+//! [`Dropout`], [`Gate`] ([`GateMode`]), [`ExpertStack`], [`ExpertGroup`],
+//! [`ScenarioAttention`] ([`SanConfig`]), [`Cgc`] ([`CgcConfig`]) and [`Tower`], each a
+//! [`Module`].
 
+#![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
 mod activation;

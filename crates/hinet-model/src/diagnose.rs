@@ -1,14 +1,19 @@
 //! Reports on non-finite losses and predictions: which task's term, which parameter and which
 //! rows of the batch hold NaN or infinity. Built only on the error path (they allocate).
 
-use crate::error::{MAX_LISTED_ROWS, ModelError, NonFiniteReport, RowFault};
+#[cfg(feature = "trainer")]
+use crate::error::ModelError;
+use crate::error::{MAX_LISTED_ROWS, NonFiniteReport, RowFault};
 use crate::input::ModelInput;
 use crate::model::Model;
-use hinet_autograd::{Float, ParamStore, Tape, Var};
+use hinet_autograd::{Float, ParamStore};
+#[cfg(feature = "trainer")]
+use hinet_autograd::{Tape, Var};
 use ndarray::ArrayViewD;
 
 /// The error for a batch whose loss `value` is not finite: each task's term, the non-finite
 /// parameters and the rows of `input` and `logits` that hold NaN or infinity.
+#[cfg(feature = "trainer")]
 pub(crate) fn non_finite_loss<'t, F: Float>(
     model: &Model<F>,
     store: &ParamStore<F>,

@@ -72,6 +72,7 @@ impl<F: Float> Model<F> {
 
     /// The terms of the loss one by one, `(task name, value)` and `("l2", penalty)`, for a
     /// report on a loss that is not finite (allocates; never on the training path).
+    #[cfg(feature = "trainer")]
     pub(crate) fn loss_terms<'t>(
         &self,
         tape: &'t Tape<'t, F>,

@@ -43,117 +43,45 @@ impl<F: Float> Model<F> {
     /// [`ModelError::Config`] naming the key before anything is allocated, and so is a model
     /// whose parameters alone exceed the memory available ([`crate::available_memory_bytes`]:
     /// [`ModelError::TooLarge`]). (A limit on the whole training state is
-    /// [`crate::TrainOptions::max_memory_bytes`], checked by the [`crate::Trainer`].)
+    /// `TrainOptions::max_memory_bytes`, checked by the `Trainer`, with the `trainer` feature.)
     pub fn new(config: &ModelConfig, store: &mut ParamStore<F>, seed: u64) -> Result<Self> {
         config.validate()?;
-        let estimate =
-            config.memory_estimate_with(&hinet_optim::OptimizerKind::sgd(), 0, std::mem::size_of::<F>() as u64)?;
-        if estimate.parameter_bytes > isize::MAX as u64 {
-            return Err(ModelError::Config {
-                key: estimate.dominant_key,
-                why: format!(
-                    "the model would have {} parameters ({} bytes), more than this machine can address",
-                    estimate.parameters.saturating_add(estimate.buffers),
-                    estimate.parameter_bytes
-                ),
-            });
-        }
-        // Parameters are initialised (touched) as they are allocated: more of them than the
-        // memory available would end in an allocation failure that aborts the process.
-        if let Some(available) = crate::size::available_memory_bytes()
-            && estimate.parameter_bytes > available
-        {
-            return Err(ModelError::TooLarge {
-                needed: estimate.parameter_bytes,
-                limit: available,
-                estimate: Box::new(estimate),
-            });
-        }
+        check_parameter_memory::<F>(config)?;
         let mut rng = ChaCha8Rng::seed_from_u64(seed);
         let rng = &mut rng;
         let input = InputLayer::new(store, config, rng)?;
         let x_width = input.out_features();
         let m = config.num_scenarios();
-        let t = config.num_tasks();
-        let gate = if !config.gates {
-            GateMode::Mean
-        } else if config.gate_relu {
-            GateMode::ReluSoftmax
-        } else {
-            GateMode::Softmax
-        };
-        let cgc_gate = if config.gates && config.cgc_sum_gate {
-            GateMode::Sum
-        } else {
-            gate
-        };
-        let tower = MlpConfig {
-            dropout: config.dropout,
-            ..MlpConfig::relu(&config.tower_hidden)
-        };
-        let ple = CgcConfig {
-            tasks: t,
-            shared_experts: if config.cgc_shared_across_scenarios {
-                0
-            } else {
-                config.cgc_shared_experts
-            },
-            experts_per_task: config.cgc_experts_per_task,
-            expert_hidden: config.cgc_hidden.clone(),
-            levels: config.cgc_levels,
-            gate_mode: cgc_gate,
-            external_experts: 0,
-        };
-        let global_shared = if config.cgc_shared_across_scenarios {
-            config.cgc_shared_experts
-        } else {
-            0
-        };
+        let parts = Parts::of(config);
         let body = match config.architecture {
+            // HiNet: scenario extraction layer, then a CGC per scenario and the towers.
             Architecture::Hinet => {
                 let scenario = if config.hierarchy {
-                    Some(Box::new(ScenarioLayer::new(store, config, x_width, gate, rng)?))
+                    Some(Box::new(ScenarioLayer::new(store, config, x_width, parts.gate, rng)?))
                 } else {
-                    None
+                    None // the "without hierarchy" ablation: the task layer reads x itself
                 };
                 let width = scenario.as_ref().map_or(x_width, |s| s.out_features());
-                let task = TaskLayer::new(store, "task", m, width, &ple, global_shared, &tower, rng)?;
+                let task = parts.task_layer(store, m, width, &parts.cgc, parts.cross_scenario_shared, rng)?;
                 Body::Hierarchical { scenario, task }
             }
-            Architecture::Ple => Body::TaskOnly(TaskLayer::new(
+            // The multi-task baselines, per scenario: the same task layer on x.
+            Architecture::Ple => {
+                Body::TaskOnly(parts.task_layer(store, m, x_width, &parts.cgc, parts.cross_scenario_shared, rng)?)
+            }
+            Architecture::Mmoe => Body::TaskOnly(parts.task_layer(store, m, x_width, &parts.mmoe(config), 0, rng)?),
+            Architecture::SharedBottom => {
+                Body::TaskOnly(parts.task_layer(store, m, x_width, &parts.shared_bottom(config), 0, rng)?)
+            }
+            // The multi-scenario baseline, per task.
+            Architecture::Star => Body::Star(Star::new(
                 store,
-                "task",
                 m,
+                config.num_tasks(),
                 x_width,
-                &ple,
-                global_shared,
-                &tower,
+                &config.expert_hidden,
                 rng,
             )?),
-            Architecture::Mmoe => {
-                let mmoe = CgcConfig {
-                    shared_experts: config.mmoe_experts,
-                    experts_per_task: 0,
-                    expert_hidden: config.expert_hidden.clone(),
-                    levels: 1,
-                    gate_mode: gate,
-                    ..ple.clone()
-                };
-                Body::TaskOnly(TaskLayer::new(store, "task", m, x_width, &mmoe, 0, &tower, rng)?)
-            }
-            Architecture::SharedBottom => {
-                // One bottom expert whose "gate" is the plain sum: the bottom's output itself.
-                let bottom = CgcConfig {
-                    shared_experts: 1,
-                    experts_per_task: 0,
-                    expert_hidden: config.bottom_hidden.clone(),
-                    levels: 1,
-                    gate_mode: GateMode::Sum,
-                    ..ple.clone()
-                };
-                Body::TaskOnly(TaskLayer::new(store, "task", m, x_width, &bottom, 0, &tower, rng)?)
-            }
-            Architecture::Star => Body::Star(Star::new(store, m, t, x_width, &config.expert_hidden, rng)?),
         };
         Ok(Self {
             config: config.clone(),
@@ -221,20 +149,22 @@ impl<F: Float> Model<F> {
     }
 
     /// Predicted probabilities `[n, T]` for each row's own scenario, without recording a
-    /// backward pass. `&self`: several threads may predict with one model at once. A NaN or
-    /// infinite prediction is an error ([`ModelError::NonFinitePredictions`] names the rows).
+    /// backward pass. `&self`: several threads may predict with one model at once, each with
+    /// its own `ws`, whose buffers the next call reuses (`Workspace::default()` to start). A
+    /// NaN or infinite prediction is an error ([`ModelError::NonFinitePredictions`] names the
+    /// rows).
     pub fn predict(
         &self,
         store: &ParamStore<F>,
         input: &ModelInput<'_, F>,
-        ws: &mut Option<Workspace<F>>,
+        ws: &mut Workspace<F>,
     ) -> Result<Array2<F>> {
-        let tape = Tape::no_grad(store, ws.take().unwrap_or_default());
+        let tape = Tape::no_grad(store, std::mem::take(ws));
         let result = self
             .logits(&tape, input)
             .and_then(|l| self.probabilities(l))
             .map(|p| p.value());
-        *ws = Some(tape.into_workspace());
+        *ws = tape.into_workspace();
         let p = result?;
         if p.iter().any(|v| !v.is_finite()) {
             return Err(ModelError::NonFinitePredictions(Box::new(crate::diagnose::report(
@@ -281,5 +211,136 @@ impl<F: Float> Module<F> for Model<F> {
         if let Body::Hierarchical { task, .. } | Body::TaskOnly(task) = &self.body {
             task.commit(store);
         }
+    }
+}
+
+/// Refuses, before anything is allocated, a model whose parameters could not be addressed as
+/// `F` or would not fit in the memory available: parameters are initialised (touched) as they
+/// are allocated, so an oversized model would end in an allocation failure that aborts.
+fn check_parameter_memory<F>(config: &ModelConfig) -> Result<()> {
+    let estimate =
+        config.memory_estimate_with(&hinet_optim::OptimizerKind::sgd(), 0, std::mem::size_of::<F>() as u64)?;
+    if estimate.parameter_bytes > isize::MAX as u64 {
+        return Err(ModelError::Config {
+            key: estimate.dominant_key,
+            why: format!(
+                "the model would have {} parameters ({} bytes), more than this machine can address",
+                estimate.parameters.saturating_add(estimate.buffers),
+                estimate.parameter_bytes
+            ),
+        });
+    }
+    if let Some(available) = crate::size::available_memory_bytes()
+        && estimate.parameter_bytes > available
+    {
+        return Err(ModelError::TooLarge {
+            needed: estimate.parameter_bytes,
+            limit: available,
+            estimate: Box::new(estimate),
+        });
+    }
+    Ok(())
+}
+
+/// The parts HiNet's body is built from: the paper's design first, then each switch of the
+/// config as a variation of it (docs/spec.md lists them all).
+struct Parts {
+    /// The gate of the scenario layer's expert groups (and of MMoE).
+    gate: GateMode,
+    /// The CGC of each scenario (and PLE's single level).
+    cgc: CgcConfig,
+    /// Shared experts common to every scenario's CGC (0 unless `cgc_shared_across_scenarios`).
+    cross_scenario_shared: usize,
+    /// The tower of each (scenario, task).
+    tower: MlpConfig,
+}
+
+impl Parts {
+    fn of(config: &ModelConfig) -> Self {
+        // The paper: softmax gates over the experts they weigh.
+        let mut gate = GateMode::Softmax;
+        if config.gate_relu {
+            gate = GateMode::ReluSoftmax; // the official code: ReLU on the logits first
+        }
+        if !config.gates {
+            gate = GateMode::Mean; // the "without gates" ablation: the plain mean of the experts
+        }
+        let mut cgc_gate = gate;
+        if config.gates && config.cgc_sum_gate {
+            cgc_gate = GateMode::Sum; // the official code's CGC: a weighted sum without softmax
+        }
+        // The paper: each scenario's CGC has its own task-shared experts. The official code can
+        // share one set across all scenarios instead (`cgc_shared_across_scenarios`).
+        let (own_shared, cross_scenario_shared) = if config.cgc_shared_across_scenarios {
+            (0, config.cgc_shared_experts)
+        } else {
+            (config.cgc_shared_experts, 0)
+        };
+        Self {
+            gate,
+            cgc: CgcConfig {
+                tasks: config.num_tasks(),
+                shared_experts: own_shared,
+                experts_per_task: config.cgc_experts_per_task,
+                expert_hidden: config.cgc_hidden.clone(),
+                levels: config.cgc_levels,
+                gate_mode: cgc_gate,
+                external_experts: 0,
+            },
+            cross_scenario_shared,
+            tower: MlpConfig {
+                dropout: config.dropout,
+                ..MlpConfig::relu(&config.tower_hidden)
+            },
+        }
+    }
+
+    /// MMoE per scenario: `mmoe_experts` shared experts, one gate per task, no task experts.
+    fn mmoe(&self, config: &ModelConfig) -> CgcConfig {
+        CgcConfig {
+            shared_experts: config.mmoe_experts,
+            experts_per_task: 0,
+            expert_hidden: config.expert_hidden.clone(),
+            levels: 1,
+            gate_mode: self.gate,
+            ..self.cgc.clone()
+        }
+    }
+
+    /// Shared-Bottom per scenario: one bottom expert whose "gate" is the plain sum, i.e. the
+    /// bottom's output itself.
+    fn shared_bottom(&self, config: &ModelConfig) -> CgcConfig {
+        CgcConfig {
+            shared_experts: 1,
+            experts_per_task: 0,
+            expert_hidden: config.bottom_hidden.clone(),
+            levels: 1,
+            gate_mode: GateMode::Sum,
+            ..self.cgc.clone()
+        }
+    }
+
+    /// A task layer (one `cgc` per scenario, then the towers) on inputs of `width`, with
+    /// `cross_scenario_shared` experts common to all scenarios (HiNet's and PLE's option).
+    #[allow(clippy::too_many_arguments)]
+    fn task_layer<F: Float>(
+        &self,
+        store: &mut ParamStore<F>,
+        scenarios: usize,
+        width: usize,
+        cgc: &CgcConfig,
+        cross_scenario_shared: usize,
+        rng: &mut ChaCha8Rng,
+    ) -> Result<TaskLayer<F>> {
+        TaskLayer::new(
+            store,
+            "task",
+            scenarios,
+            width,
+            cgc,
+            cross_scenario_shared,
+            &self.tower,
+            rng,
+        )
     }
 }

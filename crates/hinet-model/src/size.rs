@@ -625,8 +625,8 @@ impl ModelConfig {
 /// The memory this process may still use, in bytes: the smaller of the system's available
 /// memory (`MemAvailable` in `/proc/meminfo`) and what the cgroup (v2 `memory.max` minus
 /// `memory.current`, or v1 `memory.limit_in_bytes` minus `memory.usage_in_bytes`) leaves.
-/// `None` where neither can be read (not Linux). A default for [`crate::TrainOptions`]'s
-/// `max_memory_bytes`.
+/// `None` where neither can be read (not Linux). A default for `TrainOptions::max_memory_bytes`
+/// (the `trainer` feature).
 pub fn available_memory_bytes() -> Option<u64> {
     let read = |p: &str| std::fs::read_to_string(p).ok();
     let num = |p: &str| read(p).and_then(|s| s.trim().parse::<u64>().ok());

@@ -1,6 +1,7 @@
 //! `Trainer`: one training step is data -> model -> loss -> backward -> optimiser, with the
 //! engine's buffers, the gradients and the optimiser state reused from step to step.
 
+#[cfg(feature = "checkpoint")]
 use crate::checkpoint::{self, CheckpointInfo};
 use crate::config::ModelConfig;
 use crate::diagnose;
@@ -11,7 +12,9 @@ use hinet_autograd::{Float, Gradients, ParamStore, Tape, Workspace};
 use hinet_layers::Module;
 use hinet_optim::{Optimizer, OptimizerKind, ParamGroup};
 use ndarray::Array2;
+#[cfg(feature = "checkpoint")]
 use std::collections::BTreeMap;
+#[cfg(feature = "checkpoint")]
 use std::path::Path;
 
 /// How to optimise.
@@ -79,6 +82,7 @@ impl Default for TrainOptions {
 #[derive(Debug, Clone, Copy, PartialEq)]
 enum Purpose {
     Train,
+    #[cfg(feature = "checkpoint")]
     Inference,
 }
 
@@ -92,6 +96,7 @@ fn check_memory<F: Float>(config: &ModelConfig, options: &TrainOptions, purpose:
     };
     let base = match purpose {
         Purpose::Train => estimate.total_bytes,
+        #[cfg(feature = "checkpoint")]
         Purpose::Inference => estimate.inference_bytes(),
     };
     let needed = base.saturating_add(extra);
@@ -112,7 +117,7 @@ pub struct Trainer<F: Float> {
     store: ParamStore<F>,
     optimizer: Optimizer<F>,
     grads: Gradients<F>,
-    ws: Option<Workspace<F>>,
+    ws: Workspace<F>,
     step: u64,
 }
 
@@ -158,7 +163,7 @@ impl<F: Float> Trainer<F> {
             store,
             optimizer,
             grads: Gradients::new(),
-            ws: None,
+            ws: Workspace::default(),
             step: 0,
         })
     }
@@ -168,6 +173,7 @@ impl<F: Float> Trainer<F> {
     /// so: [`Trainer::load_for_inference`] reads it); so is one whose stored config describes
     /// more tensor data than the file holds, or (with [`TrainOptions::max_memory_bytes`]) whose
     /// model, training state and file together would not fit, all before the model is built.
+    #[cfg(feature = "checkpoint")]
     pub fn resume(path: &Path, options: &TrainOptions) -> Result<(Self, CheckpointInfo)> {
         options.validate()?;
         let info = checkpoint::read_info(path)?;
@@ -193,6 +199,7 @@ impl<F: Float> Trainer<F> {
     /// for [`TrainOptions::batch_size`] rows and the file read whole must fit. The trainer's
     /// optimiser (from `options`) starts fresh: training it further is fine-tuning, not a
     /// resume.
+    #[cfg(feature = "checkpoint")]
     pub fn load_for_inference(path: &Path, options: &TrainOptions) -> Result<(Self, CheckpointInfo)> {
         options.validate()?;
         let info = checkpoint::read_info(path)?;
@@ -204,6 +211,7 @@ impl<F: Float> Trainer<F> {
     }
 
     /// Writes parameters, buffers, optimiser state, config and step atomically.
+    #[cfg(feature = "checkpoint")]
     pub fn save(&self, path: &Path, extra: &BTreeMap<String, String>) -> Result<()> {
         checkpoint::save(
             path,
@@ -226,7 +234,7 @@ impl<F: Float> Trainer<F> {
             .labels
             .ok_or_else(|| ModelError::Input("a training batch needs labels".into()))?;
         self.model.set_training(true);
-        let tape = Tape::with_workspace(&self.store, self.ws.take().unwrap_or_default());
+        let tape = Tape::with_workspace(&self.store, std::mem::take(&mut self.ws));
         let result = (|| {
             let logits = self.model.logits(&tape, input)?;
             let loss = self.model.loss(&tape, logits, labels)?;
@@ -245,7 +253,7 @@ impl<F: Float> Trainer<F> {
             tape.backward(loss, &mut self.grads)?;
             Ok(value)
         })();
-        self.ws = Some(tape.into_workspace());
+        self.ws = tape.into_workspace();
         let loss = result?;
         self.optimizer.step(&mut self.store, &self.grads)?;
         self.model.commit(&mut self.store);
@@ -276,7 +284,7 @@ impl<F: Float> Trainer<F> {
             .labels
             .ok_or_else(|| ModelError::Input("evaluating a loss needs labels".into()))?;
         self.model.set_training(false);
-        let tape = Tape::no_grad(&self.store, self.ws.take().unwrap_or_default());
+        let tape = Tape::no_grad(&self.store, std::mem::take(&mut self.ws));
         let result = (|| {
             let logits = self.model.logits(&tape, input)?;
             let value = self.model.loss(&tape, logits, labels)?.scalar()?.f64();
@@ -293,7 +301,7 @@ impl<F: Float> Trainer<F> {
             }
             Ok(value)
         })();
-        self.ws = Some(tape.into_workspace());
+        self.ws = tape.into_workspace();
         self.model.set_training(true);
         result
     }

@@ -6,61 +6,10 @@ mod common;
 
 use common::{data, tiny_config};
 use hinet_model::{TrainOptions, Trainer};
-use std::alloc::{GlobalAlloc, Layout, System};
-use std::sync::atomic::{AtomicUsize, Ordering};
-
-struct Counting;
-static ALLOCATIONS: AtomicUsize = AtomicUsize::new(0);
-/// Bytes allocated and not yet freed, and the most of them since the last `peak_during`.
-static LIVE: AtomicUsize = AtomicUsize::new(0);
-static PEAK: AtomicUsize = AtomicUsize::new(0);
-
-fn grow(bytes: usize) {
-    let now = LIVE.fetch_add(bytes, Ordering::Relaxed) + bytes;
-    PEAK.fetch_max(now, Ordering::Relaxed);
-}
-
-// SAFETY: defers every call to the system allocator unchanged; only counts.
-unsafe impl GlobalAlloc for Counting {
-    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
-        ALLOCATIONS.fetch_add(1, Ordering::Relaxed);
-        // SAFETY: same contract as the caller's.
-        let p = unsafe { System.alloc(layout) };
-        if !p.is_null() {
-            grow(layout.size());
-        }
-        p
-    }
-    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
-        LIVE.fetch_sub(layout.size(), Ordering::Relaxed);
-        // SAFETY: same contract as the caller's.
-        unsafe { System.dealloc(ptr, layout) }
-    }
-    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
-        ALLOCATIONS.fetch_add(1, Ordering::Relaxed);
-        // SAFETY: same contract as the caller's.
-        let p = unsafe { System.realloc(ptr, layout, new_size) };
-        if !p.is_null() {
-            if new_size >= layout.size() {
-                grow(new_size - layout.size());
-            } else {
-                LIVE.fetch_sub(layout.size() - new_size, Ordering::Relaxed);
-            }
-        }
-        p
-    }
-}
-
-/// The most bytes `work` had allocated at once (beyond what was live before it).
-fn peak_during<T>(work: impl FnOnce() -> T) -> (usize, T) {
-    let base = LIVE.load(Ordering::Relaxed);
-    PEAK.store(base, Ordering::Relaxed);
-    let out = work();
-    (PEAK.load(Ordering::Relaxed).saturating_sub(base), out)
-}
+use hinet_testkit::peak_during;
 
 #[global_allocator]
-static GLOBAL: Counting = Counting;
+static GLOBAL: hinet_testkit::CountingAlloc = hinet_testkit::CountingAlloc;
 
 /// Allocations counted in each of `windows` runs of `work`.
 ///
@@ -70,11 +19,7 @@ static GLOBAL: Counting = Counting;
 /// allocated would show in every window, so one clean window out of five is the test.
 fn window_counts(windows: usize, mut work: impl FnMut()) -> Vec<usize> {
     (0..windows)
-        .map(|_| {
-            let before = ALLOCATIONS.load(Ordering::Relaxed);
-            work();
-            ALLOCATIONS.load(Ordering::Relaxed) - before
-        })
+        .map(|_| hinet_testkit::allocations_during(&mut work).0)
         .collect()
 }
 

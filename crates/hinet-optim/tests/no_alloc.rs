@@ -5,28 +5,9 @@ mod common;
 use common::*;
 use hinet_autograd::ParamStore;
 use hinet_optim::{Optimizer, OptimizerKind, ParamGroup, Schedule};
-use std::alloc::{GlobalAlloc, Layout, System};
-use std::sync::atomic::{AtomicUsize, Ordering};
-
-struct Counting;
-static ALLOCS: AtomicUsize = AtomicUsize::new(0);
-
-unsafe impl GlobalAlloc for Counting {
-    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
-        ALLOCS.fetch_add(1, Ordering::Relaxed);
-        unsafe { System.alloc(layout) }
-    }
-    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
-        unsafe { System.dealloc(ptr, layout) }
-    }
-    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
-        ALLOCS.fetch_add(1, Ordering::Relaxed);
-        unsafe { System.realloc(ptr, layout, new_size) }
-    }
-}
 
 #[global_allocator]
-static GLOBAL: Counting = Counting;
+static GLOBAL: hinet_testkit::CountingAlloc = hinet_testkit::CountingAlloc;
 
 /// The counter is process-wide, so this binary has a single test: a second one would run on
 /// another harness thread, and that thread's start-up (or a finished test's rayon pool shutting
@@ -38,11 +19,7 @@ static GLOBAL: Counting = Counting;
 /// show in every window, so one clean window out of five is the test.
 fn window_counts(windows: usize, mut work: impl FnMut()) -> Vec<usize> {
     (0..windows)
-        .map(|_| {
-            let before = ALLOCS.load(Ordering::Relaxed);
-            work();
-            ALLOCS.load(Ordering::Relaxed) - before
-        })
+        .map(|_| hinet_testkit::allocations_during(&mut work).0)
         .collect()
 }
 

@@ -6,7 +6,7 @@
 //! `dx = gamma r / N * (N dy - sum(dy) - x^ * sum(dy x^))`;
 //! `dgamma = sum(dy * x^)`, `dbeta = sum(dy)`. Inference backward: `dx = dy * gamma * r`.
 
-use super::Backward;
+use super::{Backward, OrBug};
 use crate::error::{AutogradError, Result};
 use crate::float::Float;
 use crate::pool::BufferPool;
@@ -64,7 +64,7 @@ fn features<'a, F: Float>(v: ArrayViewD<'a, F>, d: usize, what: &'static str) ->
 
 fn flat<'a, F: Float>(v: &ArrayViewD<'a, F>) -> &'a [F] {
     // Node values are created in standard layout by the pool or the parameter store.
-    v.to_slice().unwrap_or(&[])
+    v.to_slice().or_bug("batch_norm")
 }
 
 pub(crate) fn forward<F: Float>(
@@ -144,11 +144,15 @@ pub(crate) fn forward<F: Float>(
         }
     }
     let mut out = ctx.pool.uninit(&[n, d]);
-    if let (Some(o), Some(m), Some(r)) = (out.as_slice_mut(), mean.as_slice(), inv_std.as_slice()) {
-        for (orow, xrow) in o.chunks_exact_mut(d.max(1)).zip(xs.chunks_exact(d.max(1))) {
-            for j in 0..d {
-                orow[j] = (xrow[j] - m[j]) * r[j] * g[j] + b[j];
-            }
+    let bug = "batch_norm";
+    let (o, m, r) = (
+        out.as_slice_mut().or_bug(bug),
+        mean.as_slice().or_bug(bug),
+        inv_std.as_slice().or_bug(bug),
+    );
+    for (orow, xrow) in o.chunks_exact_mut(d.max(1)).zip(xs.chunks_exact(d.max(1))) {
+        for j in 0..d {
+            orow[j] = (xrow[j] - m[j]) * r[j] * g[j] + b[j];
         }
     }
     Ok((
@@ -171,23 +175,27 @@ impl<F: Float> Backward<F> for BatchNorm<F> {
         f(self.beta);
     }
 
+    /// `y = gamma x^ + beta`, `x^ = (x - mean) / sqrt(var + eps)`:
+    /// `dbeta = sum dy`, `dgamma = sum dy x^`, and in training (batch statistics)
+    /// `dx = gamma / sqrt(var + eps) (dy - mean(dy) - x^ mean(dy x^))`; with running
+    /// statistics the mean and variance are constants and `dx = gamma / sqrt(var + eps) dy`
+    /// (docs/autograd.md, "Batch normalisation"). Both sums come from one pass over the rows.
     fn backward(&self, _out: NodeId, grad: &ArrayD<F>, ctx: &mut BackwardCtx<'_, F>) {
+        let bug = "batch_norm backward";
         let xv = ctx.value(self.x);
-        let Ok((n, d)) = dims(&xv) else {
-            return;
-        };
+        let (n, d) = dims(&xv).or_bug(bug);
         let xs = flat(&xv);
         let gamma = flat(&ctx.value(self.gamma));
-        let (Some(dy), Some(m), Some(r)) = (grad.as_slice(), self.mean.as_slice(), self.inv_std.as_slice()) else {
-            return;
-        };
+        let (dy, m, r) = (
+            grad.as_slice().or_bug(bug),
+            self.mean.as_slice().or_bug(bug),
+            self.inv_std.as_slice().or_bug(bug),
+        );
         let step = d.max(1);
         // Per-feature sums of dy and dy * x^, needed by all three gradients.
         let mut sums = ctx.pool.zeros(&[2, d]);
         {
-            let Some(s) = sums.as_slice_mut() else {
-                return;
-            };
+            let s = sums.as_slice_mut().or_bug(bug);
             let (s_dy, s_dyx) = s.split_at_mut(d);
             for (xrow, drow) in xs.chunks_exact(step).zip(dy.chunks_exact(step)) {
                 for j in 0..d {
@@ -196,7 +204,7 @@ impl<F: Float> Backward<F> for BatchNorm<F> {
                 }
             }
         }
-        let s = sums.as_slice().unwrap_or(&[]);
+        let s = sums.as_slice().or_bug(bug);
         let (s_dy, s_dyx) = s.split_at(d);
         if let Some(mut gg) = ctx.grad_mut(self.gamma) {
             gg.iter_mut().zip(s_dyx).for_each(|(a, &b)| *a += b);
@@ -206,9 +214,7 @@ impl<F: Float> Backward<F> for BatchNorm<F> {
         }
         let training = self.training;
         if let Some(mut gx) = ctx.grad_mut(self.x) {
-            let Some(gx) = gx.as_slice_mut() else {
-                return;
-            };
+            let gx = gx.as_slice_mut().or_bug(bug);
             let inv_n = F::one() / F::of(n.max(1) as f64);
             for ((grow, xrow), drow) in gx
                 .chunks_exact_mut(step)

@@ -1,8 +1,8 @@
 //! Batched matrix product over a leading axis: `y[i] = op(a[i]) op(b[i])` for each i.
 //! Backward is the matmul rule applied to each slice.
 
-use super::Backward;
 use super::matmul::oriented;
+use super::{Backward, OrBug};
 use crate::error::{AutogradError, Result};
 use crate::float::Float;
 use crate::tape::{BackwardCtx, ForwardCtx, NodeId};
@@ -60,11 +60,10 @@ pub(crate) fn forward<F: Float>(
     let batch = av.shape()[0];
     let mut out = ctx.pool.uninit(&[batch, m, n]);
     for (i, o) in out.axis_iter_mut(Axis(0)).enumerate() {
-        if let Ok(o) = o.into_dimensionality::<Ix2>() {
-            let ai = oriented(av.index_axis(Axis(0), i), ta);
-            let bi = oriented(bv.index_axis(Axis(0), i), tb);
-            crate::float::gemm(F::one(), ai, bi, F::zero(), o);
-        }
+        let o = o.into_dimensionality::<Ix2>().or_bug("batched_matmul");
+        let ai = oriented(av.index_axis(Axis(0), i), ta);
+        let bi = oriented(bv.index_axis(Axis(0), i), tb);
+        crate::float::gemm(F::one(), ai, bi, F::zero(), o);
     }
     Ok((out, super::Op::BatchedMatMul(BatchedMatMul { a, b, ta, tb })))
 }
@@ -75,30 +74,27 @@ impl<F: Float> Backward<F> for BatchedMatMul {
         f(self.b);
     }
 
+    /// Per batch entry, the matmul rule: `d op(a_i) = dy_i op(b_i)^T`, `d op(b_i) = op(a_i)^T dy_i`.
     fn backward(&self, _out: NodeId, grad: &ArrayD<F>, ctx: &mut BackwardCtx<'_, F>) {
-        let Ok(dy) = grad.view().into_dimensionality::<Ix3>() else {
-            return;
-        };
-        let (Ok(av), Ok(bv)) = (as_batch(ctx.value(self.a)), as_batch(ctx.value(self.b))) else {
-            return;
-        };
+        let bug = "batched_matmul backward";
+        let dy = grad.view().into_dimensionality::<Ix3>().or_bug(bug);
+        let av = as_batch(ctx.value(self.a)).or_bug(bug);
+        let bv = as_batch(ctx.value(self.b)).or_bug(bug);
         let (ta, tb) = (self.ta, self.tb);
         if let Some(mut ga) = ctx.grad_mut(self.a) {
             for (i, g) in ga.axis_iter_mut(Axis(0)).enumerate() {
-                if let Ok(g) = g.into_dimensionality::<Ix2>() {
-                    let g = if ta { g.reversed_axes() } else { g };
-                    let bi = oriented(bv.index_axis(Axis(0), i), tb);
-                    crate::float::gemm(F::one(), dy.index_axis(Axis(0), i), bi.t(), F::one(), g);
-                }
+                let g = g.into_dimensionality::<Ix2>().or_bug(bug);
+                let g = if ta { g.reversed_axes() } else { g };
+                let bi = oriented(bv.index_axis(Axis(0), i), tb);
+                crate::float::gemm(F::one(), dy.index_axis(Axis(0), i), bi.t(), F::one(), g);
             }
         }
         if let Some(mut gb) = ctx.grad_mut(self.b) {
             for (i, g) in gb.axis_iter_mut(Axis(0)).enumerate() {
-                if let Ok(g) = g.into_dimensionality::<Ix2>() {
-                    let g = if tb { g.reversed_axes() } else { g };
-                    let ai = oriented(av.index_axis(Axis(0), i), ta);
-                    crate::float::gemm(F::one(), ai.t(), dy.index_axis(Axis(0), i), F::one(), g);
-                }
+                let g = g.into_dimensionality::<Ix2>().or_bug(bug);
+                let g = if tb { g.reversed_axes() } else { g };
+                let ai = oriented(av.index_axis(Axis(0), i), ta);
+                crate::float::gemm(F::one(), ai.t(), dy.index_axis(Axis(0), i), F::one(), g);
             }
         }
     }

@@ -4,8 +4,8 @@
 //! `d(a/b) = (1/b, -a/b^2) = (1/b, -y/b)`; each input's share is then summed back over the
 //! axes it was broadcast along.
 
-use super::Backward;
 use super::broadcast::{accumulate_sum_to, broadcast_shape};
+use super::{Backward, OrBug};
 use crate::error::Result;
 use crate::float::Float;
 use crate::tape::{BackwardCtx, ForwardCtx, NodeId};
@@ -66,15 +66,17 @@ impl<F: Float> Backward<F> for Binary {
         f(self.b);
     }
 
+    /// Elementwise `y = a (+ - * /) b` with broadcasting: `da = dy (1, 1, b, 1/b)`,
+    /// `db = dy (1, -1, a, -y/b)`, each summed back over the axes its input was broadcast
+    /// along (docs/autograd.md, "Broadcasting add, sub, mul, div").
     fn backward(&self, out: NodeId, grad: &ArrayD<F>, ctx: &mut BackwardCtx<'_, F>) {
         let g = grad.view();
         let av = ctx.value(self.a);
         let bv = ctx.value(self.b);
         let yv = ctx.value(out);
         let shape = g.raw_dim();
-        let (Some(ab), Some(bb)) = (av.broadcast(shape.clone()), bv.broadcast(shape)) else {
-            return;
-        };
+        let ab = av.broadcast(shape.clone()).or_bug("binary backward");
+        let bb = bv.broadcast(shape).or_bug("binary backward");
         let mut tmp = ctx.pool.uninit(g.shape());
         if ctx.requires_grad(self.a) {
             match self.kind {

@@ -7,7 +7,7 @@
 //! GEMM writes it), y `[n, d]`. Backward: `dX[e, n] = g[n, e] dy[n]`,
 //! `dg[n, e] = <dy[n], X[e, n]>`, and through the softmax `dz = g * (dg - sum_e g dg)`.
 
-use super::Backward;
+use super::{Backward, OrBug};
 use crate::error::{AutogradError, Result};
 use crate::float::Float;
 use crate::parallel::for_each_piece;
@@ -49,9 +49,7 @@ pub(crate) fn forward<F: Float>(
     }
     let mut weights = ctx.pool.uninit(&[n, e]);
     {
-        let Ok(mut wm) = weights.view_mut().into_dimensionality::<Ix2>() else {
-            unreachable!("created 2-D");
-        };
+        let mut wm = weights.view_mut().into_dimensionality::<Ix2>().or_bug("gate");
         if softmax {
             let lanes = |first: usize, mut piece: ArrayViewMut2<'_, F>| {
                 for (w, z) in piece.rows_mut().into_iter().zip(zm.rows().into_iter().skip(first)) {
@@ -65,12 +63,9 @@ pub(crate) fn forward<F: Float>(
     }
     // Not zeroed: `mix` writes every element with expert 0's term before adding the others.
     let mut out = ctx.pool.uninit(&[n, d]);
-    if let (Ok(wm), Ok(mut om)) = (
-        weights.view().into_dimensionality::<Ix2>(),
-        out.view_mut().into_dimensionality::<Ix2>(),
-    ) {
-        mix(wm, xm, &mut om);
-    }
+    let wm = weights.view().into_dimensionality::<Ix2>().or_bug("gate");
+    let mut om = out.view_mut().into_dimensionality::<Ix2>().or_bug("gate");
+    mix(wm, xm, &mut om);
     Ok((
         out,
         super::Op::Gate(Gate {
@@ -118,20 +113,20 @@ impl<F: Float> Backward<F> for Gate<F> {
         f(self.experts);
     }
 
+    /// `y[r] = sum over e of w[r, e] X[e, r]`, `w[r] = softmax(z[r])` (or `z` itself):
+    /// `dX[e, r] = w[r, e] dy[r]`; `dw[r, e] = <dy[r], X[e, r]>`; through the softmax,
+    /// `dz[r] = w[r] * (dw[r] - <w[r], dw[r]>)` (docs/autograd.md, "Fused gate and mix").
+    ///
+    /// Speed: `dX` is written directly on its first use (`beta = 0`, no memset) and added
+    /// after; both loops are split over rows, each row computed exactly as serially.
     fn backward(&self, _out: NodeId, grad: &ArrayD<F>, ctx: &mut BackwardCtx<'_, F>) {
-        let (Ok(dy), Ok(w)) = (
-            grad.view().into_dimensionality::<Ix2>(),
-            self.weights.view().into_dimensionality::<Ix2>(),
-        ) else {
-            return;
-        };
-        let Ok(xm) = ctx.value(self.experts).into_dimensionality::<Ix3>() else {
-            return;
-        };
+        let bug = "gate backward";
+        let dy = grad.view().into_dimensionality::<Ix2>().or_bug(bug);
+        let w = self.weights.view().into_dimensionality::<Ix2>().or_bug(bug);
+        let xm = ctx.value(self.experts).into_dimensionality::<Ix3>().or_bug(bug);
         // One product per element of dX: written directly on first use (no memset), added after.
-        if let Some((gx, beta)) = ctx.grad_for_gemm(self.experts)
-            && let Ok(gx) = gx.into_dimensionality::<Ix3>()
-        {
+        if let Some((gx, beta)) = ctx.grad_for_gemm(self.experts) {
+            let gx = gx.into_dimensionality::<Ix3>().or_bug(bug);
             let (e, n, d) = gx.dim();
             let first_write = beta == F::zero();
             // Split over rows (axis 1): every expert block's rows first..first + len.
@@ -160,7 +155,8 @@ impl<F: Float> Backward<F> for Gate<F> {
         let (n, e) = w.dim();
         // dg[n, e] = <dy[n], X[e, n]>
         let mut dg = ctx.pool.uninit(&[n, e]);
-        if let Ok(dgm) = dg.view_mut().into_dimensionality::<Ix2>() {
+        {
+            let dgm = dg.view_mut().into_dimensionality::<Ix2>().or_bug(bug);
             let d = xm.shape()[2];
             let softmax = self.softmax;
             let rows = |first: usize, mut piece: ArrayViewMut2<'_, F>| {

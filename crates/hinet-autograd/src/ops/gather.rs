@@ -5,12 +5,12 @@
 //! a parameter table the rows are handed over as sparse rows, never as a dense table.
 //! `scatter_add`: `y = zeros(n); y[idx[k]] += x[k]`. Backward: `dx[k] += dy[idx[k]]`, a gather.
 
-use super::Backward;
+use super::{Backward, OrBug};
 use crate::error::{AutogradError, Result};
 use crate::float::Float;
 use crate::pool::BufferPool;
 use crate::tape::{BackwardCtx, ForwardCtx, NodeId};
-use ndarray::{ArrayD, ArrayViewD, ArrayViewMutD, Axis, Ix2};
+use ndarray::{ArrayD, ArrayViewD, ArrayViewMutD, Axis};
 
 pub(crate) struct GatherRows {
     x: NodeId,
@@ -115,13 +115,11 @@ impl<F: Float> Backward<F> for GatherRows {
     fn backward(&self, _out: NodeId, grad: &ArrayD<F>, ctx: &mut BackwardCtx<'_, F>) {
         let n = self.indices.len();
         let width = grad.len().checked_div(n).unwrap_or(0);
-        if let Ok(Ok(g2)) = grad
+        let g2 = grad
             .view()
             .into_shape_with_order((n, width))
-            .map(|v| v.into_dimensionality::<Ix2>())
-        {
-            ctx.add_rows(self.x, &self.indices, g2);
-        }
+            .or_bug("gather_rows backward");
+        ctx.add_rows(self.x, &self.indices, g2);
     }
 
     fn recycle(self, pool: &mut BufferPool<F>) {

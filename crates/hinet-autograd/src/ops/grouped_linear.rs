@@ -8,12 +8,12 @@
 //! Backward per expert, with `dz_k = dy_k * act'(z_k)`: `dx_k = dz_k W_k`, `dW_k = dz_k^T x_k`,
 //! `db_k = sum over rows of dz_k` (the rules of `linear.rs`, once per expert).
 
-use super::Backward;
-use super::linear::Activation;
+use super::linear::mask_gradient;
+use super::{Backward, OrBug};
 use crate::error::{AutogradError, Result};
 use crate::float::{Float, gemm_group, gemm_mat, mat_ref};
 use crate::tape::{BackwardCtx, ForwardCtx, NodeId};
-use hinet_kernels::{Activation as KernelActivation, Epilogue, GemmProblem, MatMut, MatRef};
+use hinet_kernels::{Activation, Epilogue, GemmProblem, MatMut, MatRef};
 use ndarray::{ArrayD, Axis, Ix2, Ix3};
 use smallvec::SmallVec;
 
@@ -82,28 +82,18 @@ pub(crate) fn forward<F: Float>(
     };
     let x_data = xv.to_slice().ok_or_else(|| mismatch("input must be contiguous"))?;
     let w_data = wv.to_slice().ok_or_else(|| mismatch("weights must be contiguous"))?;
-    let b_data = bias.as_ref().and_then(|b| b.to_slice());
+    let b_data = bias.as_ref().map(|b| b.to_slice().or_bug("grouped_linear"));
     let mut y = ctx.pool.uninit(&[k, n, out]);
-    if let Some(y_data) = y.as_slice_mut()
-        && n * out > 0
-    {
+    let y_data = y.as_slice_mut().or_bug("grouped_linear");
+    if n * out > 0 {
         // K independent products in one call: the kernels run them in parallel, so two cores
         // stay busy even when one expert's product is too small to split.
-        let relu = if act == Activation::Relu {
-            KernelActivation::Relu
-        } else {
-            KernelActivation::None
-        };
         let mut problems: SmallVec<[GemmProblem<'_, F>; 8]> = SmallVec::new();
         for (e, ye) in y_data.chunks_exact_mut(n * out).enumerate() {
-            let views = (
-                block(x_data, xv.ndim(), e, k, n, inp),
-                MatRef::row_major(&w_data[e * out * inp..(e + 1) * out * inp], out, inp).ok(),
-                MatMut::row_major(ye, n, out).ok(),
-            );
-            let (Some(xe), Some(we), Some(ye)) = views else {
-                unreachable!("shapes checked above");
-            };
+            // Shapes were checked above.
+            let xe = block(x_data, xv.ndim(), e, k, n, inp).or_bug("grouped_linear");
+            let we = MatRef::row_major(&w_data[e * out * inp..(e + 1) * out * inp], out, inp).or_bug("grouped_linear");
+            let ye = MatMut::row_major(ye, n, out).or_bug("grouped_linear");
             let be = b_data.map(|b| &b[e * out..(e + 1) * out]);
             problems.push(GemmProblem {
                 alpha: F::one(),
@@ -111,7 +101,7 @@ pub(crate) fn forward<F: Float>(
                 b: we.t(),
                 beta: F::zero(),
                 c: ye,
-                epilogue: Epilogue::new(be, relu),
+                epilogue: Epilogue::new(be, act),
             });
         }
         gemm_group(&mut problems);
@@ -128,67 +118,72 @@ impl<F: Float> Backward<F> for GroupedLinear {
         }
     }
 
+    /// K independent linear maps, `y_k = act(x_k W_k^T + b_k)`: each expert's rule is the
+    /// linear one, `dx_k = dz_k W_k`, `dW_k = dz_k^T x_k`, `db_k = sum over rows of dz_k`
+    /// (docs/autograd.md, "Grouped linear").
+    ///
+    /// Speed: the K `dW_k` products run as one grouped GEMM (parallel across experts); `x_k`
+    /// and `dx_k` are strided blocks of the shared input, read and written in place.
     fn backward(&self, out: NodeId, grad: &ArrayD<F>, ctx: &mut BackwardCtx<'_, F>) {
+        let bug = "grouped_linear backward";
         let xv = ctx.value(self.x);
-        let Ok(w3) = ctx.value(self.w).into_dimensionality::<Ix3>() else {
-            return;
-        };
+        let w3 = ctx.value(self.w).into_dimensionality::<Ix3>().or_bug(bug);
         let (k, _, inp) = w3.dim();
-        let masked = self.act.mask_gradient(grad, &ctx.value(out), ctx.pool);
+        let masked = mask_gradient(self.act, grad, &ctx.value(out), ctx.pool);
         let dz = masked.as_ref().unwrap_or(grad);
-        let Ok(dz3) = dz.view().into_dimensionality::<Ix3>() else {
-            return;
-        };
+        let dz3 = dz.view().into_dimensionality::<Ix3>().or_bug(bug);
         let n = dz3.shape()[1];
         let ndim = xv.ndim();
-        if let Some((mut gx, beta)) = ctx.grad_for_gemm(self.x)
-            && let Some(gx) = gx.as_slice_mut()
-        {
+        if let Some((mut gx, beta)) = ctx.grad_for_gemm(self.x) {
+            let gx = gx.as_slice_mut().or_bug(bug);
             for e in 0..k {
                 let (offset, rs) = block_layout(ndim, e, k, n, inp);
                 let (we, dze) = (w3.index_axis(Axis(0), e), dz3.index_axis(Axis(0), e));
-                let gxe = gx
-                    .get_mut(offset..)
-                    .and_then(|d| MatMut::strided(d, n, inp, rs, 1).ok());
-                if let (Some(gxe), Some(we), Some(dze)) = (gxe, mat_ref(&we), mat_ref(&dze)) {
-                    gemm_mat(F::one(), dze, we, beta, gxe, None, false);
-                }
+                let gxe = gx.get_mut(offset..).map(|d| MatMut::strided(d, n, inp, rs, 1));
+                let gxe = gxe.or_bug(bug).or_bug(bug);
+                gemm_mat(
+                    F::one(),
+                    mat_ref(&dze).or_bug(bug),
+                    mat_ref(&we).or_bug(bug),
+                    beta,
+                    gxe,
+                    None,
+                    false,
+                );
             }
         }
-        let x_data = xv.to_slice().unwrap_or(&[]);
+        let x_data = xv.to_slice().or_bug(bug);
         let out_features = dz3.shape()[2];
-        if let Some((mut gw, beta_w)) = ctx.grad_for_gemm(self.w)
-            && let (Some(gw), Some(dz_data)) = (gw.as_slice_mut(), dz.as_slice())
-            && out_features * inp > 0
-            && n > 0
-        {
-            // dW_k = dZ_k^T X_k for every expert at once: K independent products.
-            let mut problems: SmallVec<[GemmProblem<'_, F>; 8]> = SmallVec::new();
-            let block_len = n * out_features;
-            for (e, gwe) in gw.chunks_exact_mut(out_features * inp).enumerate() {
-                let dze = MatRef::row_major(&dz_data[e * block_len..(e + 1) * block_len], n, out_features).ok();
-                let views = (
-                    block(x_data, ndim, e, k, n, inp),
-                    dze,
-                    MatMut::row_major(gwe, out_features, inp).ok(),
-                );
-                if let (Some(xe), Some(dze), Some(gwe)) = views {
+        if let Some((mut gw, beta_w)) = ctx.grad_for_gemm(self.w) {
+            let gw = gw.as_slice_mut().or_bug(bug);
+            let dz_data = dz.as_slice().or_bug(bug);
+            if n == 0 {
+                // No rows: dW = 0, and a first write (beta = 0) must still write it.
+                if beta_w == F::zero() {
+                    gw.fill(F::zero());
+                }
+            } else if out_features * inp > 0 {
+                // dW_k = dZ_k^T X_k for every expert at once: K independent products.
+                let mut problems: SmallVec<[GemmProblem<'_, F>; 8]> = SmallVec::new();
+                let block_len = n * out_features;
+                for (e, gwe) in gw.chunks_exact_mut(out_features * inp).enumerate() {
+                    let dze = MatRef::row_major(&dz_data[e * block_len..(e + 1) * block_len], n, out_features);
                     problems.push(GemmProblem {
                         alpha: F::one(),
-                        a: dze.t(),
-                        b: xe,
+                        a: dze.or_bug(bug).t(),
+                        b: block(x_data, ndim, e, k, n, inp).or_bug(bug),
                         beta: beta_w,
-                        c: gwe,
+                        c: MatMut::row_major(gwe, out_features, inp).or_bug(bug),
                         epilogue: Epilogue::none(),
                     });
                 }
+                gemm_group(&mut problems);
             }
-            gemm_group(&mut problems);
         }
         if let Some(b) = self.b
             && let Some(gb) = ctx.grad_mut(b)
-            && let Ok(mut gb) = gb.into_dimensionality::<Ix2>()
         {
+            let mut gb = gb.into_dimensionality::<Ix2>().or_bug(bug);
             for (e, gbe) in gb.axis_iter_mut(Axis(0)).enumerate() {
                 crate::parallel::add_column_sums(gbe, dz3.index_axis(Axis(0), e));
             }

@@ -7,8 +7,8 @@
 //! Backward with `dz = dy * act'(z)` (for ReLU, `act'(z) = [y > 0]`, read from the output):
 //! `dx = dz W`, `dW = dz^T x`, `db = sum over rows of dz`.
 
-use super::Backward;
 use super::matmul::as_matrix;
+use super::{Backward, OrBug};
 use crate::error::{AutogradError, Result};
 use crate::float::Float;
 use crate::parallel::rows_of;
@@ -16,15 +16,9 @@ use crate::pool::BufferPool;
 use crate::tape::{BackwardCtx, ForwardCtx, NodeId};
 use ndarray::{ArrayD, ArrayView2, ArrayViewD, ArrayViewMut1, ArrayViewMutD, Axis, Ix2, Zip};
 
-/// The activation fused into [`crate::Var::linear`].
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub enum Activation {
-    /// `y = z`.
-    #[default]
-    Identity,
-    /// `y = max(z, 0)`.
-    Relu,
-}
+/// The activation fused into [`crate::Var::linear`]: the kernels' epilogue activation, the
+/// same type (the GEMM applies it while the tile is in registers).
+pub use hinet_kernels::Activation;
 
 /// A weight of shape `[..., in]` as the matrix `[prod(...), in]`, without copying.
 fn flat_weight<F>(v: ArrayViewD<'_, F>) -> Result<ArrayView2<'_, F>> {
@@ -45,31 +39,29 @@ fn flat_weight<F>(v: ArrayViewD<'_, F>) -> Result<ArrayView2<'_, F>> {
     v.into_shape_with_order((rows, inp)).map_err(|_| bad(&[]))
 }
 
-impl Activation {
-    /// `dz = dy * act'(z)` for ReLU (zero where the output `y` is zero: `y > 0` iff `z > 0`), in
-    /// a pooled buffer; `None` for the identity, whose `dz` is `dy` itself.
-    pub(crate) fn mask_gradient<F: Float>(
-        self,
-        grad: &ArrayD<F>,
-        y: &ArrayViewD<'_, F>,
-        pool: &mut BufferPool<F>,
-    ) -> Option<ArrayD<F>> {
-        match self {
-            Activation::Identity => None,
-            Activation::Relu => {
-                let mut dz = pool.uninit(grad.shape());
-                let mask = |first: usize, mut piece: ArrayViewMutD<'_, F>| {
-                    let g = rows_of(grad.view(), first, piece.shape());
-                    let yv = rows_of(y.view(), first, piece.shape());
-                    Zip::from(&mut piece)
-                        .and(&g)
-                        .and(&yv)
-                        .for_each(|z, &d, &y| *z = if y > F::zero() { d } else { F::zero() });
-                };
-                let work = dz.len();
-                crate::parallel::for_each_piece(dz.view_mut(), Axis(0), work, &mask);
-                Some(dz)
-            }
+/// `dz = dy * act'(z)` for ReLU (zero where the output `y` is zero: `y > 0` iff `z > 0`), in a
+/// pooled buffer; `None` for the identity, whose `dz` is `dy` itself.
+pub(crate) fn mask_gradient<F: Float>(
+    act: Activation,
+    grad: &ArrayD<F>,
+    y: &ArrayViewD<'_, F>,
+    pool: &mut BufferPool<F>,
+) -> Option<ArrayD<F>> {
+    match act {
+        Activation::Identity => None,
+        Activation::Relu => {
+            let mut dz = pool.uninit(grad.shape());
+            let mask = |first: usize, mut piece: ArrayViewMutD<'_, F>| {
+                let g = rows_of(grad.view(), first, piece.shape());
+                let yv = rows_of(y.view(), first, piece.shape());
+                Zip::from(&mut piece)
+                    .and(&g)
+                    .and(&yv)
+                    .for_each(|z, &d, &y| *z = if y > F::zero() { d } else { F::zero() });
+            };
+            let work = dz.len();
+            crate::parallel::for_each_piece(dz.view_mut(), Axis(0), work, &mask);
+            Some(dz)
         }
     }
 }
@@ -135,32 +127,34 @@ impl<F: Float> Backward<F> for Linear {
         }
     }
 
+    /// `y = act(x W^T + b)`, `dz = dy * act'(z)`:
+    /// `dx = dz W`, `dW = dz^T x`, `db = sum over rows of dz` (docs/autograd.md, "Fused linear").
+    ///
+    /// Speed, apart from the maths: `dz` is `dy` itself for the identity (no buffer); each
+    /// product writes its gradient directly on first use (`beta = 0`, no memset) and adds
+    /// after (`beta = 1`); the bias sum is split over columns.
     fn backward(&self, out: NodeId, grad: &ArrayD<F>, ctx: &mut BackwardCtx<'_, F>) {
+        let bug = "linear backward";
         let xv = ctx.value(self.x);
-        let (Ok(xm), Ok(wm)) = (xv.into_dimensionality::<Ix2>(), flat_weight(ctx.value(self.w))) else {
-            return;
-        };
+        let xm = xv.into_dimensionality::<Ix2>().or_bug(bug);
+        let wm = flat_weight(ctx.value(self.w)).or_bug(bug);
         // dz = dy * act'(z); for the identity it is dy itself and no buffer is needed.
-        let masked = self.act.mask_gradient(grad, &ctx.value(out), ctx.pool);
+        let masked = mask_gradient(self.act, grad, &ctx.value(out), ctx.pool);
         let dz_dyn = masked.as_ref().unwrap_or(grad);
-        let Ok(dz) = dz_dyn.view().into_dimensionality::<Ix2>() else {
-            return;
-        };
-        if let Some((gx, beta)) = ctx.grad_for_gemm(self.x)
-            && let Ok(gx) = gx.into_dimensionality::<Ix2>()
-        {
+        let dz = dz_dyn.view().into_dimensionality::<Ix2>().or_bug(bug);
+        if let Some((gx, beta)) = ctx.grad_for_gemm(self.x) {
+            let gx = gx.into_dimensionality::<Ix2>().or_bug(bug);
             crate::float::gemm(F::one(), dz, wm, beta, gx);
         }
         let w_shape = wm.dim();
-        if let Some((gw, beta_w)) = ctx.grad_for_gemm(self.w)
-            && let Ok(gw) = gw.into_shape_with_order(w_shape)
-        {
+        if let Some((gw, beta_w)) = ctx.grad_for_gemm(self.w) {
+            let gw = gw.into_shape_with_order(w_shape).or_bug(bug);
             crate::float::gemm(F::one(), dz.t(), xm, beta_w, gw);
         }
         if let Some(b) = self.b
             && let Some(mut gb) = ctx.grad_mut(b)
-            && let Some(gb) = gb.as_slice_mut()
         {
+            let gb = gb.as_slice_mut().or_bug(bug);
             crate::parallel::add_column_sums(ArrayViewMut1::from(gb), dz);
         }
         if let Some(dz) = masked {

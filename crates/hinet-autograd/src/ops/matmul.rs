@@ -4,7 +4,7 @@
 //! `dA' = dY B'^T` and `dB' = A'^T dY`; the gradient of a transposed operand is written
 //! through a transposed view of its accumulator, so no copy is ever made.
 
-use super::Backward;
+use super::{Backward, OrBug};
 use crate::error::{AutogradError, Result};
 use crate::float::Float;
 use crate::tape::{BackwardCtx, ForwardCtx, NodeId};
@@ -54,9 +54,8 @@ pub(crate) fn forward<F: Float>(
         });
     }
     let mut out = ctx.pool.uninit(&[am.nrows(), bm.ncols()]);
-    if let Ok(o) = out.view_mut().into_dimensionality::<Ix2>() {
-        crate::float::gemm(F::one(), am, bm, F::zero(), o);
-    }
+    let o = out.view_mut().into_dimensionality::<Ix2>().or_bug("matmul");
+    crate::float::gemm(F::one(), am, bm, F::zero(), o);
     Ok((out, super::Op::MatMul(MatMul { a, b, ta, tb })))
 }
 
@@ -66,28 +65,24 @@ impl<F: Float> Backward<F> for MatMul {
         f(self.b);
     }
 
+    /// `y = op(a) op(b)`: `d op(a) = dy op(b)^T`, `d op(b) = op(a)^T dy`, written through
+    /// the transposed view when the operand was transposed (docs/autograd.md, "Matrix product").
     fn backward(&self, _out: NodeId, grad: &ArrayD<F>, ctx: &mut BackwardCtx<'_, F>) {
-        let Ok(dy) = grad.view().into_dimensionality::<Ix2>() else {
-            return;
-        };
-        let av = ctx.value(self.a);
-        let bv = ctx.value(self.b);
-        let (Ok(am), Ok(bm)) = (av.into_dimensionality::<Ix2>(), bv.into_dimensionality::<Ix2>()) else {
-            return;
-        };
+        let bug = "matmul backward";
+        let dy = grad.view().into_dimensionality::<Ix2>().or_bug(bug);
+        let am = ctx.value(self.a).into_dimensionality::<Ix2>().or_bug(bug);
+        let bm = ctx.value(self.b).into_dimensionality::<Ix2>().or_bug(bug);
         let (am, bm) = (oriented(am, self.ta), oriented(bm, self.tb));
         let ta = self.ta;
-        if let Some((ga, beta)) = ctx.grad_for_gemm(self.a)
-            && let Ok(ga) = ga.into_dimensionality::<Ix2>()
-        {
+        if let Some((ga, beta)) = ctx.grad_for_gemm(self.a) {
             // dA' = dY B'^T, written through the transposed view when a was transposed.
+            let ga = ga.into_dimensionality::<Ix2>().or_bug(bug);
             let ga = if ta { ga.reversed_axes() } else { ga };
             crate::float::gemm(F::one(), dy, bm.t(), beta, ga);
         }
         let tb = self.tb;
-        if let Some((gb, beta)) = ctx.grad_for_gemm(self.b)
-            && let Ok(gb) = gb.into_dimensionality::<Ix2>()
-        {
+        if let Some((gb, beta)) = ctx.grad_for_gemm(self.b) {
+            let gb = gb.into_dimensionality::<Ix2>().or_bug(bug);
             let gb = if tb { gb.reversed_axes() } else { gb };
             crate::float::gemm(F::one(), am.t(), dy, beta, gb);
         }

@@ -29,6 +29,46 @@ pub(crate) mod scalar;
 pub(crate) mod softmax;
 pub(crate) mod unary;
 
+/// A broken engine invariant, turned into a panic that names the op.
+///
+/// The engine makes every value and gradient buffer itself, in the shape and standard layout
+/// its op recorded, so a view that will not take that shape is a bug in this crate. Ops say so
+/// with `.or_bug("matmul backward")` where a silent `return` would drop a gradient or leave an
+/// output unwritten.
+pub(crate) trait OrBug<T> {
+    /// The value, or a panic naming `op` (and, through `track_caller`, the line).
+    fn or_bug(self, op: &str) -> T;
+}
+
+impl<T, E: std::fmt::Debug> OrBug<T> for Result<T, E> {
+    #[track_caller]
+    fn or_bug(self, op: &str) -> T {
+        match self {
+            Ok(v) => v,
+            Err(e) => broken(op, &format!("{e:?}")),
+        }
+    }
+}
+
+impl<T> OrBug<T> for Option<T> {
+    #[track_caller]
+    fn or_bug(self, op: &str) -> T {
+        match self {
+            Some(v) => v,
+            None => broken(op, "a buffer is not in standard layout"),
+        }
+    }
+}
+
+#[cold]
+#[track_caller]
+fn broken(op: &str, what: &str) -> ! {
+    panic!(
+        "hinet-autograd: {op}: a tensor does not have the shape or layout the forward pass \
+         recorded ({what}); this is a bug in the engine, not in your model"
+    )
+}
+
 /// The backward rule of one op.
 pub(crate) trait Backward<F: Float> {
     /// Calls `f` with every input node id.
@@ -96,4 +136,22 @@ ops! {
     Linear(linear::Linear),
     GroupedLinear(grouped_linear::GroupedLinear),
     Gate(gate::Gate<F>),
+}
+
+#[cfg(test)]
+mod tests {
+    use super::OrBug;
+
+    #[test]
+    #[should_panic(expected = "hinet-autograd: matmul backward: a tensor does not have the shape")]
+    fn a_broken_invariant_panics_naming_the_op() {
+        let r: Result<(), &str> = Err("incompatible shapes");
+        r.or_bug("matmul backward");
+    }
+
+    #[test]
+    fn a_held_invariant_passes_the_value_through() {
+        assert_eq!(Some(3).or_bug("gate"), 3);
+        assert_eq!(Ok::<_, ()>(4).or_bug("gate"), 4);
+    }
 }

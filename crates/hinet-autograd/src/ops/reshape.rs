@@ -1,7 +1,7 @@
 //! Reshape: the same elements in the same (row-major) order under a new shape.
 //! Backward: the gradient, read in the same order under the input's shape.
 
-use super::Backward;
+use super::{Backward, OrBug};
 use crate::error::{AutogradError, Result};
 use crate::float::Float;
 use crate::tape::{BackwardCtx, ForwardCtx, NodeId};
@@ -26,15 +26,10 @@ pub(crate) fn forward<F: Float>(
         });
     }
     let mut out = ctx.pool.uninit(shape);
-    copy_flat(out.as_slice_mut(), xv.as_slice());
+    out.as_slice_mut()
+        .or_bug("reshape")
+        .copy_from_slice(xv.as_slice().or_bug("reshape"));
     Ok((out, super::Op::Reshape(Reshape { x })))
-}
-
-/// Copies between two standard-layout buffers of equal length.
-fn copy_flat<F: Float>(dst: Option<&mut [F]>, src: Option<&[F]>) {
-    if let (Some(d), Some(s)) = (dst, src) {
-        d.copy_from_slice(s);
-    }
 }
 
 impl<F: Float> Backward<F> for Reshape {
@@ -44,10 +39,8 @@ impl<F: Float> Backward<F> for Reshape {
 
     fn backward(&self, _out: NodeId, grad: &ArrayD<F>, ctx: &mut BackwardCtx<'_, F>) {
         let shape = ctx.value(self.x).raw_dim();
-        if let Some(d) = grad.as_slice()
-            && let Ok(back) = ndarray::ArrayViewD::from_shape(shape, d)
-        {
-            ctx.add_grad(self.x, back);
-        }
+        let flat = grad.as_slice().or_bug("reshape backward");
+        let back = ndarray::ArrayViewD::from_shape(shape, flat).or_bug("reshape backward");
+        ctx.add_grad(self.x, back);
     }
 }

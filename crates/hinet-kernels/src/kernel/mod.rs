@@ -98,3 +98,23 @@ pub(crate) fn twin(kind: KernelKind) -> (usize, usize, MicroKernelFn) {
         ),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::dispatch::{detected_kernel, selected_kernel};
+
+    /// Availability and the compiled kernels agree: a kind that says it can run has a kernel
+    /// in this build (on 32-bit x86 the CPU may have AVX2, but no AVX2 kernel is compiled).
+    #[test]
+    fn every_available_kind_has_a_kernel_and_only_those() {
+        for kind in KernelKind::ALL {
+            assert_eq!(kind.is_available(), spec(kind).is_some(), "{kind}");
+            if let Some(s) = spec(kind) {
+                assert_eq!((s.mr, s.nr), (twin(kind).0, twin(kind).1), "{kind}: twin's tile");
+            }
+        }
+        assert!(spec(selected_kernel()).is_some(), "selected {}", selected_kernel());
+        assert!(spec(detected_kernel()).is_some(), "detected {}", detected_kernel());
+    }
+}

@@ -89,7 +89,7 @@ fn bias_length_and_unavailable_kernel_are_errors() {
         MatMut::row_major(&mut c, 2, 2).unwrap(),
         Epilogue {
             bias: Some(&bias),
-            activation: Activation::None,
+            activation: Activation::Identity,
         },
     )
     .unwrap_err();
@@ -232,7 +232,7 @@ fn f32_trait_matches_reference() {
         0.0,
         &|_, _| 0.0,
         None,
-        Activation::None,
+        Activation::Identity,
     );
     assert_close("f32 trait", m, n, k, &|i, j| c[i * n + j], &want);
 }

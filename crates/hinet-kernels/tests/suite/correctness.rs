@@ -117,7 +117,7 @@ fn shape_grid_every_kernel() {
                     let act = if case.is_multiple_of(3) {
                         Activation::Relu
                     } else {
-                        Activation::None
+                        Activation::Identity
                     };
                     check(
                         kind,
@@ -161,7 +161,7 @@ fn large_products_every_kernel() {
             -0.5,
             1.0,
             false,
-            Activation::None,
+            Activation::Identity,
         );
         check(
             kind,
@@ -172,7 +172,7 @@ fn large_products_every_kernel() {
             1.0,
             -0.5,
             true,
-            Activation::None,
+            Activation::Identity,
         );
     }
 }
@@ -195,7 +195,7 @@ fn every_transpose_and_alpha_beta() {
                         alpha,
                         beta,
                         false,
-                        Activation::None,
+                        Activation::Identity,
                     );
                     check(
                         kind,

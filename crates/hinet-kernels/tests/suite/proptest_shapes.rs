@@ -25,7 +25,7 @@ proptest! {
         let (rsc, csc, len) = if c_col_major { (1, m + pad_c, n * (m + pad_c)) } else { (n + pad_c, 1, m * (n + pad_c)) };
         let c0 = rng.vec(len.max(1));
         let bias_v = rng.vec(n);
-        let act = if relu { Activation::Relu } else { Activation::None };
+        let act = if relu { Activation::Relu } else { Activation::Identity };
         let mut av = MatRef::strided(&a, ar, ac, lda, 1).unwrap();
         if ta { av = av.t(); }
         let mut bv = MatRef::row_major(&b, br, bc).unwrap();

@@ -18,7 +18,9 @@ fn predictions(config: &ModelConfig) -> ndarray::Array2<f64> {
     let mut store = ParamStore::<f64>::new();
     let model = Model::new(config, &mut store, 1).unwrap();
     let d = data::<f64>();
-    model.predict(&store, &d.input(), &mut None).unwrap()
+    model
+        .predict(&store, &d.input(), &mut hinet_autograd::Workspace::default())
+        .unwrap()
 }
 
 #[test]
@@ -182,11 +184,17 @@ fn bad_batches_are_errors_not_panics() {
     let mut input = d.input();
     let unsorted = [0, 1, 0, 1, 2, 2, 2];
     input.scenario = &unsorted;
-    let e = model.predict(&store, &input, &mut None).unwrap_err().to_string();
+    let e = model
+        .predict(&store, &input, &mut hinet_autograd::Workspace::default())
+        .unwrap_err()
+        .to_string();
     assert!(e.contains("sorted by scenario"), "{e}");
     let mut input = d.input();
     let bad_ids = [9usize; 14];
     input.sparse = &bad_ids;
-    let e = model.predict(&store, &input, &mut None).unwrap_err().to_string();
+    let e = model
+        .predict(&store, &input, &mut hinet_autograd::Workspace::default())
+        .unwrap_err()
+        .to_string();
     assert!(e.contains("input.embedding.field.0") && e.contains("id 9"), "{e}");
 }

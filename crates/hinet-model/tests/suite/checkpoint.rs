@@ -148,12 +148,14 @@ fn concurrent_predictions_share_one_model() {
     .unwrap();
     hinet_layers::Module::<f32>::set_training(&mut model, false);
     let d = data::<f32>();
-    let expected = model.predict(&store, &d.input(), &mut None).unwrap();
+    let expected = model
+        .predict(&store, &d.input(), &mut hinet_autograd::Workspace::default())
+        .unwrap();
     std::thread::scope(|s| {
         let handles: Vec<_> = (0..4)
             .map(|_| {
                 s.spawn(|| {
-                    let mut ws = None;
+                    let mut ws = hinet_autograd::Workspace::default();
                     (0..20)
                         .map(|_| model.predict(&store, &d.input(), &mut ws).unwrap())
                         .collect::<Vec<_>>()
