@@ -365,6 +365,75 @@ pub fn default_world() -> SyntheticConfig {
 /// resume), whose table sizes the schema's `vocab = "auto"` columns keep, so that an id beyond
 /// a trained table is a bad row naming file, line and column, not a vocabulary rediscovered.
 pub fn load_source(desc: &DataDesc, args: &DataArgs, split_seed: u64, trained: Option<&ModelConfig>) -> Result<Source> {
+    match file_source(desc, args, split_seed, trained)? {
+        None => {
+            let DataDesc::Synthetic { config } = desc else {
+                bail!("only generated data has no files");
+            };
+            let data = generate(config).context("synthetic data")?;
+            Ok(Source {
+                data,
+                split: SplitSpec::hash(0.8, 0.1, 0.1, split_seed),
+                report: None,
+                files: Vec::new(),
+                schema_toml: None,
+            })
+        }
+        Some(fs) => load_file_source(fs),
+    }
+}
+
+/// Reads every row of `fs` into memory.
+pub fn load_file_source(fs: FileSource) -> Result<Source> {
+    let loaded = load(&fs.schema, &fs.files, &fs.options)?;
+    Ok(Source {
+        data: loaded.data,
+        split: fs.split,
+        report: Some(loaded.report),
+        files: fs.absolute_files,
+        schema_toml: fs.schema_toml,
+    })
+}
+
+/// CSV files to read with their schema, split and read options: everything about a file
+/// source before a row is read (what the in-memory and the streaming paths share).
+pub struct FileSource {
+    /// The schema (automatic vocabularies fixed to a trained model's, when there is one).
+    pub schema: Schema,
+    /// The files, in the order they are read.
+    pub files: Vec<InputFile>,
+    /// How to read them (`--skip-bad-rows`).
+    pub options: ReadOptions,
+    /// The split (with `--valid-fraction` applied).
+    pub split: SplitSpec,
+    /// The files, absolute, for the checkpoint.
+    pub absolute_files: Vec<PathBuf>,
+    /// The text of the schema file (schema sources), for the checkpoint's `extra.schema_toml`.
+    pub schema_toml: Option<String>,
+}
+
+impl FileSource {
+    /// Bytes of the files on disk (a compressed file counts four times its size: about what it
+    /// holds once inflated).
+    pub fn text_bytes(&self) -> u64 {
+        self.files
+            .iter()
+            .map(|f| {
+                let len = std::fs::metadata(&f.path).map_or(0, |m| m.len());
+                let gz = f.path.extension().is_some_and(|e| e.eq_ignore_ascii_case("gz"));
+                if gz { len.saturating_mul(4) } else { len }
+            })
+            .sum()
+    }
+}
+
+/// The files of a preset or a schema (`None` for generated data), checked to exist.
+pub fn file_source(
+    desc: &DataDesc,
+    args: &DataArgs,
+    split_seed: u64,
+    trained: Option<&ModelConfig>,
+) -> Result<Option<FileSource>> {
     let fix = |schema: &mut Schema| -> Result<()> {
         if let Some(c) = trained {
             schema.fix_auto_vocab(super::config::trained_vocab(c))?;
@@ -374,16 +443,7 @@ pub fn load_source(desc: &DataDesc, args: &DataArgs, split_seed: u64, trained: O
     let hash = SplitSpec::hash(0.8, 0.1, 0.1, split_seed);
     let options = read_options(args.skip_bad_rows);
     let source = match desc {
-        DataDesc::Synthetic { config } => {
-            let data = generate(config).context("synthetic data")?;
-            Source {
-                data,
-                split: hash,
-                report: None,
-                files: Vec::new(),
-                schema_toml: None,
-            }
-        }
+        DataDesc::Synthetic { .. } => return Ok(None),
         DataDesc::Preset { name } => {
             let dir = data_dir(args.data_dir.as_deref())?;
             let mut preset = hinet_data::preset(name, &dir)?;
@@ -395,12 +455,12 @@ pub fn load_source(desc: &DataDesc, args: &DataArgs, split_seed: u64, trained: O
                     dir.display()
                 );
             }
-            let loaded = preset.load(&options)?;
-            Source {
-                data: loaded.data,
+            FileSource {
+                absolute_files: preset.files.iter().map(|f| absolute(&f.path)).collect(),
+                schema: preset.schema,
+                files: preset.files,
+                options,
                 split: preset.split,
-                report: Some(loaded.report),
-                files: preset.files.iter().map(|f| absolute(&f.path)).collect(),
                 schema_toml: None,
             }
         }
@@ -410,20 +470,20 @@ pub fn load_source(desc: &DataDesc, args: &DataArgs, split_seed: u64, trained: O
             fix(&mut schema).with_context(|| format!("schema {}", path.display()))?;
             let split =
                 hinet_data::split_for_files(&files, hash).with_context(|| format!("schema {}", path.display()))?;
-            let loaded = load(&schema, &files, &options)?;
-            Source {
-                data: loaded.data,
+            FileSource {
+                absolute_files: files.iter().map(|f| absolute(&f.path)).collect(),
+                schema,
+                files,
+                options,
                 split,
-                report: Some(loaded.report),
-                files: files.iter().map(|f| absolute(&f.path)).collect(),
                 schema_toml: Some(text),
             }
         }
     };
-    Ok(Source {
+    Ok(Some(FileSource {
         split: carve_validation(source.split, args.valid_fraction, split_seed)?,
         ..source
-    })
+    }))
 }
 
 /// Applies `--valid-fraction` to a split by file; a hash split refuses it.
@@ -524,20 +584,15 @@ pub fn predict_dataset<P: Predictor + ?Sized>(trainer: &mut P, data: &Dataset, b
 
 /// Metrics of the model on `data` (with the oracle AUC when the data has one).
 pub fn metrics<P: Predictor + ?Sized>(trainer: &mut P, data: &Dataset, batch_size: usize) -> Result<MetricsTable> {
-    let preds: Vec<f64> = predict_dataset(trainer, data, batch_size)?
-        .iter()
-        .map(|&v| v as f64)
-        .collect();
-    let labels: Vec<f64> = data.labels.iter().map(|&v| v as f64).collect();
+    let preds = predict_dataset(trainer, data, batch_size)?;
     let scenario: Vec<usize> = data.scenario.iter().map(|&s| s as usize).collect();
-    let oracle: Option<Vec<f64>> = data.oracle.as_ref().map(|o| o.iter().map(|&v| v as f64).collect());
     Ok(MetricsTable::compute(
         &data.spec.scenarios,
         &data.spec.tasks,
         &scenario,
         &preds,
-        &labels,
-        oracle.as_deref(),
+        &data.labels,
+        data.oracle.as_deref(),
     ))
 }
 

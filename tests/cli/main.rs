@@ -961,3 +961,64 @@ fn auto_vocabulary_is_fixed_by_the_checkpoint_for_other_files() {
     // The training rows themselves still score.
     ok(hinet().args(["predict", s(&ckpt), s(&csv), "--schema", s(&auto), "-o", s(&out)]));
 }
+
+/// `--stream` trains from the files epoch after epoch: the same split and row counts as the
+/// in-memory run, the same fitted normaliser, a checkpoint `eval` reads, and learning; the
+/// choice is logged; generated data cannot be streamed. (The choice by size is a unit test of
+/// `train/source.rs`.)
+#[test]
+fn streaming_training_matches_the_in_memory_split_and_learns() {
+    let (dir, _csv, schema) = gen_data(30_000);
+    let train = |mode: &str, name: &str| {
+        let ckpt = dir.path().join(format!("{name}.safetensors"));
+        let report = dir.path().join(format!("{name}.json"));
+        let out = hinet()
+            .args(["train", "--epochs", "2", "--schema", s(&schema), mode])
+            .args([
+                "--shuffle-buffer",
+                "4096",
+                "--checkpoint",
+                s(&ckpt),
+                "--report",
+                s(&report),
+            ])
+            .output()
+            .unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr).to_string();
+        assert!(out.status.success(), "{stderr}");
+        let r: Value = serde_json::from_str(&std::fs::read_to_string(&report).unwrap()).unwrap();
+        (r, stderr, ckpt)
+    };
+    let (streamed, log, ckpt) = train("--stream", "streamed");
+    let (memory, memory_log, _) = train("--in-memory", "memory");
+    assert!(log.contains("streaming the files each epoch (--stream)"), "{log}");
+    assert!(
+        memory_log.contains("reading the files into memory (--in-memory)"),
+        "{memory_log}"
+    );
+    assert_eq!(streamed["streamed"], true);
+    assert_eq!(memory["streamed"], false);
+    assert_eq!(streamed["rows"], memory["rows"], "the same split");
+    assert_eq!(
+        streamed["dense_normalizer"], memory["dense_normalizer"],
+        "the same normaliser"
+    );
+    // Both learn, about equally: the loss falls and the validation AUC rises above chance
+    // (measured: 0.595 streamed, 0.598 in memory after epoch 2 on these 24,053 rows).
+    let valid_auc = |r: &Value, e: usize| r["history"][e]["valid_auc"].as_f64().unwrap();
+    for r in [&streamed, &memory] {
+        let loss = |e: usize| r["history"][e]["train_loss"].as_f64().unwrap();
+        assert!(loss(1) < loss(0), "{r}");
+        assert!(valid_auc(r, 1) > 0.56, "{}", valid_auc(r, 1));
+    }
+    assert!((valid_auc(&streamed, 1) - valid_auc(&memory, 1)).abs() < 0.03);
+    let json = ok(hinet().args(["eval", s(&ckpt), "--json"]));
+    let v: Value = serde_json::from_str(&json).unwrap();
+    let eval_auc = v["mean_auc"].as_f64().unwrap();
+    assert!(
+        (eval_auc - streamed["test_mean_auc"].as_f64().unwrap()).abs() < 1e-9,
+        "{json}"
+    );
+    let e = fails(hinet().args(["train", "--rows", "2000", "--stream"]));
+    assert!(e.contains("--stream reads CSV files"), "{e}");
+}

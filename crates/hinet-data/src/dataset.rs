@@ -37,6 +37,55 @@ pub struct Dataset {
 }
 
 impl Dataset {
+    /// Swaps rows `a` and `b` in every per-row vector (the shuffle buffer's draw).
+    pub(crate) fn swap_rows(&mut self, a: usize, b: usize) {
+        if a == b {
+            return;
+        }
+        let (f, d, t) = (self.spec.sparse.len(), self.spec.dense.len(), self.spec.tasks.len());
+        fn swap_blocks<T>(v: &mut [T], a: usize, b: usize, width: usize) {
+            let (lo, hi) = (a.min(b), a.max(b));
+            let (head, tail) = v.split_at_mut(hi * width);
+            head[lo * width..(lo + 1) * width].swap_with_slice(&mut tail[..width]);
+        }
+        self.scenario.swap(a, b);
+        swap_blocks(&mut self.sparse, a, b, f);
+        swap_blocks(&mut self.dense, a, b, d);
+        swap_blocks(&mut self.labels, a, b, t);
+        if let Some(o) = &mut self.oracle {
+            swap_blocks(o, a, b, t);
+        }
+        self.row_key.swap(a, b);
+        self.file_part.swap(a, b);
+    }
+
+    /// Keeps the first `rows` rows (capacity stays, so refilling does not allocate).
+    pub(crate) fn truncate(&mut self, rows: usize) {
+        let (f, d, t) = (self.spec.sparse.len(), self.spec.dense.len(), self.spec.tasks.len());
+        self.scenario.truncate(rows);
+        self.sparse.truncate(rows * f);
+        self.dense.truncate(rows * d);
+        self.labels.truncate(rows * t);
+        if let Some(o) = &mut self.oracle {
+            o.truncate(rows * t);
+        }
+        self.row_key.truncate(rows);
+        self.file_part.truncate(rows);
+    }
+
+    /// Bytes of row data held: what [`Dataset::len`] rows cost in memory (ids, values, labels,
+    /// keys), without the vectors' spare capacity.
+    pub fn row_bytes(&self) -> usize {
+        use std::mem::size_of_val;
+        size_of_val(self.scenario.as_slice())
+            + size_of_val(self.sparse.as_slice())
+            + size_of_val(self.dense.as_slice())
+            + size_of_val(self.labels.as_slice())
+            + self.oracle.as_ref().map_or(0, |o| size_of_val(o.as_slice()))
+            + size_of_val(self.row_key.as_slice())
+            + size_of_val(self.file_part.as_slice())
+    }
+
     /// An empty dataset for `spec`, with no dense normalisation.
     pub fn empty(spec: FeatureSpec) -> Dataset {
         let d = spec.dense.len();

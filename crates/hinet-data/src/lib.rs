@@ -18,10 +18,13 @@ mod dense_range;
 mod error;
 pub mod hash;
 mod normalize;
+mod normalizer_fit;
+mod part_stream;
 pub mod presets;
 mod reader;
 mod record;
 mod schema;
+mod shuffle;
 mod spec;
 mod split;
 pub mod synthetic;
@@ -32,6 +35,8 @@ pub use dataset::Dataset;
 pub use dense_range::{DENSE_WARN_ABS, DenseRange, DenseRangeWarning, SourceLine};
 pub use error::{BadRowKind, DataError};
 pub use normalize::{ColumnTransform, DenseNormalizer, Normalize};
+pub use normalizer_fit::NormalizerFit;
+pub use part_stream::{PartStream, stream_part};
 pub use presets::{Preset, preset};
 pub use reader::{
     ChunkStream, DEFAULT_MAX_FIELD_BYTES, DEFAULT_MAX_RECORD_BYTES, DEFAULT_MAX_RECORD_LINES, Loaded, ReadOptions,
@@ -40,5 +45,6 @@ pub use reader::{
 pub use schema::{
     DenseColumn, InputFile, LabelRule, MAX_AUTO_VOCAB, MAX_SCHEMA_BYTES, Part, Schema, SparseColumn, TaskColumn, Vocab,
 };
+pub use shuffle::ShuffleBuffer;
 pub use spec::{FeatureSpec, SparseField};
 pub use split::{SplitSpec, Splits, split_for_files};

@@ -95,56 +95,14 @@ impl DenseNormalizer {
     /// Fits on `train` with the methods in `train.dense_normalize` (set by the reader from the
     /// schema, or by the generator). Statistics in f64 so a million rows do not lose digits.
     pub fn fit(train: &Dataset) -> Result<DenseNormalizer, DataError> {
-        let d = train.spec.dense.len();
-        if train.dense_normalize.len() != d {
-            return Err(DataError::config(format!(
-                "{} normalisation methods for {d} dense columns",
-                train.dense_normalize.len()
-            )));
+        // The streamed fit with every row in one chunk: the two agree by construction.
+        let mut fit = crate::normalizer_fit::NormalizerFit::new(train)?;
+        fit.add(train)?;
+        if fit.needs_second_pass() {
+            fit.second_pass();
+            fit.add(train)?;
         }
-        if train.dense_normalized {
-            return Err(DataError::config("the training set is already normalised"));
-        }
-        let n = train.len();
-        let mut columns = Vec::with_capacity(d);
-        for (c, (name, &method)) in train.spec.dense.iter().zip(&train.dense_normalize).enumerate() {
-            let (mut mean, mut std) = (0.0, 1.0);
-            if method.standardizes() && n > 0 {
-                let raw = || train.dense.iter().skip(c).step_by(d);
-                if method.takes_log1p()
-                    && let Some(r) = raw().position(|&x| x <= -1.0)
-                {
-                    return Err(DataError::config(format!(
-                        "row {r}: column {name:?}: value {} <= -1 for log1p",
-                        train.dense[r * d + c]
-                    )));
-                }
-                // The statistics of exactly what apply_row feeds into the standardisation: the
-                // f32 log1p for log1p_standardize.
-                let col = || {
-                    raw().map(move |&x| {
-                        if method.takes_log1p() {
-                            f64::from(x.ln_1p())
-                        } else {
-                            f64::from(x)
-                        }
-                    })
-                };
-                mean = col().sum::<f64>() / n as f64;
-                let var = col().map(|x| (x - mean) * (x - mean)).sum::<f64>() / n as f64;
-                std = var.sqrt();
-                if std.is_nan() || std <= 1e-12 {
-                    std = 1.0;
-                }
-            }
-            columns.push(ColumnTransform {
-                name: name.clone(),
-                method,
-                mean,
-                std,
-            });
-        }
-        Ok(DenseNormalizer { columns })
+        fit.finish()
     }
 
     /// Applies the transform in place. Errors if the columns differ from the fitted ones, if the

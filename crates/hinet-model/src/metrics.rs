@@ -89,18 +89,19 @@ pub struct MetricsTable {
 
 impl MetricsTable {
     /// From predictions and labels, row-major `[rows, tasks]`, and each row's scenario.
-    /// `oracle`, if given, holds the true probabilities in the same layout.
-    pub fn compute(
+    /// `oracle`, if given, holds the true probabilities in the same layout. The values may be
+    /// `f32` (half the memory for many rows) or `f64`; each cell is computed in f64.
+    pub fn compute<T: Copy + Into<f64>>(
         scenarios: &[String],
         tasks: &[String],
         scenario: &[usize],
-        predictions: &[f64],
-        labels: &[f64],
-        oracle: Option<&[f64]>,
+        predictions: &[T],
+        labels: &[T],
+        oracle: Option<&[T]>,
     ) -> Self {
         let t = tasks.len();
         let column =
-            |data: &[f64], rows: &[usize], j: usize| rows.iter().map(|&r| data[r * t + j]).collect::<Vec<f64>>();
+            |data: &[T], rows: &[usize], j: usize| rows.iter().map(|&r| data[r * t + j].into()).collect::<Vec<f64>>();
         let all_rows: Vec<usize> = (0..scenario.len()).collect();
         let cell = |rows: &[usize], j: usize| {
             let p = column(predictions, rows, j);

@@ -9,4 +9,5 @@ mod fuzz;
 mod preset_fixtures;
 mod presets;
 mod split_batch;
+mod streaming;
 mod synthetic;

@@ -32,3 +32,25 @@ fn simd_kernels_match_portable_twins_bitwise() {
         }
     }
 }
+
+/// A `kc` so large that `kc * MR` wraps around is refused, never read past the slices (the
+/// length check multiplies with overflow checks); so are slices one value short.
+#[test]
+fn a_microkernel_call_with_too_little_data_is_an_error() {
+    for kind in hinet_kernels::KernelKind::available() {
+        let (mr, nr) = kernel_tile(kind);
+        let (a, b) = (vec![1.0f32; 4 * mr], vec![1.0f32; 4 * nr]);
+        let mut c = vec![0.0f32; mr * nr];
+        for twin in [false, true] {
+            for kc in [usize::MAX / mr + 1, usize::MAX / nr + 1, usize::MAX, 5] {
+                let r = run_microkernel(kind, twin, kc, &a, &b, &mut c, 1.0, 0.0, None, false);
+                assert!(r.is_err(), "{kind}, twin {twin}, kc {kc}: {r:?}");
+            }
+            let short_c = &mut c[..mr * nr - 1];
+            assert!(run_microkernel(kind, twin, 4, &a, &b, short_c, 1.0, 0.0, None, false).is_err());
+            assert!(run_microkernel(kind, twin, 4, &a, &b, &mut c, 1.0, 0.0, Some(&a[..nr - 1]), false).is_err());
+            run_microkernel(kind, twin, 4, &a, &b, &mut c, 1.0, 0.0, None, false).unwrap();
+            assert!(c.iter().all(|&v| v == 4.0), "{kind}: 4 products of ones");
+        }
+    }
+}

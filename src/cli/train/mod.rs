@@ -1,168 +1,35 @@
 //! `hinet train`: data -> splits -> model -> epochs with validation, checkpoints and early
 //! stopping -> test metrics, report and plots.
+//!
+//! The options are in `args.rs`, the outputs and their safety in `outputs.rs`, the best model
+//! kept in memory in `best.rs`; this file runs the epochs and writes the report.
+
+mod args;
+mod best;
+mod outputs;
+mod source;
+
+pub use args::{Settings, TrainArgs, optimizer_kind};
+use best::{Best, Final};
+use outputs::{check_outputs, input_paths};
+use source::{InMemory, Streamed, TrainData};
 
 use super::Globals;
 use super::config;
-use super::data::{self, DataArgs, DataDesc};
+use super::data::{self, DataDesc};
 use super::eval::stored_normalizer;
-use super::files;
 use super::plots;
 use super::report::{self, Versions};
 use anyhow::{Context, Result, anyhow, bail};
-use hinet_autograd::{ParamStore, Workspace};
-use hinet_data::{Batch, DENSE_WARN_ABS, Dataset, FeatureSpec, Splits};
-use hinet_layers::Module as _;
+use hinet_data::{Batch, DENSE_WARN_ABS, Dataset, FeatureSpec, Part, Splits};
 use hinet_model::checkpoint::{self, CheckpointInfo};
-use hinet_model::{MetricsTable, Model, ModelConfig, ModelError, ModelInput, TrainOptions, Trainer};
-use hinet_optim::OptimizerKind;
+use hinet_model::{MetricsTable, ModelConfig, ModelError, TrainOptions, Trainer};
 use indicatif::{ProgressBar, ProgressStyle};
-use ndarray::{Array2, ArrayD};
 use serde::Serialize;
 use std::collections::BTreeMap;
 use std::io::IsTerminal;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::time::Instant;
-
-/// Options of `hinet train`. Numbers are parsed as signed (`--lr -0.1` is a value, not a flag)
-/// and checked by [`Settings::of`], which names the option it refuses.
-#[derive(Debug, clap::Args)]
-#[command(allow_negative_numbers = true)]
-pub struct TrainArgs {
-    /// Model configuration: `small` (built in, the default), `bench-default` or a TOML file
-    /// (hinet_model::ModelConfig; `base = "small"` starts it from a built-in). Features it does
-    /// not list are taken from the data.
-    #[arg(long, value_name = "small|bench-default|FILE.toml")]
-    pub config: Option<String>,
-    /// Override one key of the model config, e.g. `--set expert_hidden=[128,64]` (repeatable;
-    /// VALUE is TOML).
-    #[arg(long = "set", value_name = "KEY=VALUE")]
-    pub set: Vec<String>,
-    #[command(flatten)]
-    pub data: DataArgs,
-    /// Passes over the training split.
-    #[arg(long, default_value_t = 2)]
-    pub epochs: i64,
-    /// Rows per training step.
-    #[arg(long, default_value_t = 512)]
-    pub batch_size: i64,
-    /// Seed of the model's initialisation and of the shuffling.
-    #[arg(long, default_value_t = 42)]
-    pub seed: u64,
-    /// Update rule: adam, adamw, sgd, momentum, adagrad.
-    #[arg(long, default_value = "adam")]
-    pub optimizer: String,
-    /// Learning rate.
-    #[arg(long, default_value_t = 2e-3)]
-    pub lr: f64,
-    /// Clip the global gradient norm.
-    #[arg(long, value_name = "NORM")]
-    pub clip_norm: Option<f64>,
-    /// Embedding width of every sparse field (when the config does not list the features).
-    #[arg(long, default_value_t = 8)]
-    pub embedding_dim: i64,
-    /// Update embedding tables lazily (only the rows a batch uses).
-    #[arg(long)]
-    pub sparse_embeddings: bool,
-    /// L2 penalty on the embedding rows each batch uses, applied lazily: every step adds
-    /// LAMBDA * row to the gradient of each distinct row used (docs/optim.md). 0: none.
-    #[arg(long, value_name = "LAMBDA", default_value_t = 0.0)]
-    pub embedding_l2: f64,
-    /// Write the model here (atomically) after every epoch that improves the validation AUC.
-    /// Its folder must exist; another run writing the same path is refused (a lock beside it).
-    /// It may be the --resume checkpoint itself (continuing in place).
-    #[arg(long, value_name = "PATH")]
-    pub checkpoint: Option<PathBuf>,
-    /// Fit the dense normaliser on this run's training rows even when resuming (by default a
-    /// resumed run keeps the checkpoint's, so that its weights see inputs scaled as before).
-    #[arg(long, requires = "resume")]
-    pub refit_normalizer: bool,
-    /// Continue from a checkpoint (its config, parameters, optimiser state and epoch count).
-    #[arg(long, value_name = "CHECKPOINT")]
-    pub resume: Option<PathBuf>,
-    /// Stop after N epochs without a better mean validation AUC.
-    #[arg(long, value_name = "N")]
-    pub patience: Option<i64>,
-    /// Write a JSON report of the run.
-    #[arg(long, value_name = "FILE.json")]
-    pub report: Option<PathBuf>,
-    /// Write PNG plots (loss and AUC curves, SAN attention heat map) into this folder.
-    #[arg(long, value_name = "DIR")]
-    pub plots: Option<PathBuf>,
-    /// Rows per batch when predicting for validation and test metrics.
-    #[arg(long, default_value_t = 4096)]
-    pub eval_batch_size: i64,
-}
-
-/// Most epochs a run may ask for.
-const MAX_EPOCHS: u64 = 1_000_000;
-/// Largest batch (rows) a run may ask for; a batch is never larger than the data anyway.
-const MAX_BATCH: u64 = 1 << 32;
-
-/// The numbers of [`TrainArgs`], checked before any work.
-#[derive(Debug, Clone, Copy)]
-pub struct Settings {
-    /// `--epochs`, at least 1.
-    pub epochs: usize,
-    /// `--batch-size`, at least 1.
-    pub batch_size: usize,
-    /// `--eval-batch-size`, at least 1.
-    pub eval_batch_size: usize,
-    /// `--embedding-dim`, at least 1.
-    pub embedding_dim: usize,
-    /// `--patience`, at least 1.
-    pub patience: Option<usize>,
-}
-
-impl Settings {
-    /// Checks every number of `args`, naming the first option that is wrong and what it takes.
-    pub fn of(args: &TrainArgs) -> Result<Settings> {
-        if args.epochs == 0 {
-            bail!(
-                "--epochs 0: nothing would be trained and nothing written; pass --epochs N with N >= 1 (the number \
-                 of passes over the training data)"
-            );
-        }
-        let s = Settings {
-            epochs: data::count("--epochs", args.epochs, 1, MAX_EPOCHS)?,
-            batch_size: data::count("--batch-size", args.batch_size, 1, MAX_BATCH)?,
-            eval_batch_size: data::count("--eval-batch-size", args.eval_batch_size, 1, MAX_BATCH)?,
-            embedding_dim: data::count("--embedding-dim", args.embedding_dim, 1, u64::from(u32::MAX))?,
-            patience: args
-                .patience
-                .map(|p| data::count("--patience", p, 1, MAX_EPOCHS))
-                .transpose()?,
-        };
-        if !(args.lr.is_finite() && args.lr > 0.0) {
-            bail!(
-                "--lr {}: the learning rate must be a finite number greater than 0, e.g. --lr 0.002",
-                args.lr
-            );
-        }
-        if let Some(c) = args.clip_norm
-            && !(c.is_finite() && c > 0.0)
-        {
-            bail!("--clip-norm {c}: must be a finite number greater than 0, e.g. --clip-norm 1");
-        }
-        let l = args.embedding_l2;
-        if !(l.is_finite() && l >= 0.0) {
-            bail!("--embedding-l2 {l}: embedding_l2 must be a finite number of at least 0 (0: no penalty)");
-        }
-        data::validate_args(&args.data)?;
-        Ok(s)
-    }
-}
-
-/// Parses an optimiser name.
-pub fn optimizer_kind(name: &str) -> Result<OptimizerKind> {
-    Ok(match name {
-        "adam" => OptimizerKind::adam(),
-        "adamw" => OptimizerKind::adamw(),
-        "sgd" => OptimizerKind::sgd(),
-        "momentum" => OptimizerKind::momentum(0.9),
-        "adagrad" => OptimizerKind::adagrad(),
-        other => bail!("--optimizer {other:?}: expected adam, adamw, sgd, momentum or adagrad"),
-    })
-}
 
 /// One epoch's numbers.
 #[derive(Debug, Clone, Serialize)]
@@ -215,6 +82,8 @@ struct TrainReport<'a> {
     split: hinet_data::SplitSpec,
     dense_normalizer: &'a hinet_data::DenseNormalizer,
     rows: Rows,
+    /// Whether the files were streamed each epoch (rather than read into memory).
+    streamed: bool,
     history: &'a [EpochRecord],
     best_epoch: Option<usize>,
     test: Option<&'a MetricsTable>,
@@ -252,241 +121,6 @@ fn evaluate<P: data::Predictor + ?Sized>(
     Ok(Some(data::metrics(trainer, data, batch)?))
 }
 
-/// What identifies the file this run last wrote at a path, to notice another program
-/// replacing or editing it (an atomic write makes a new inode; an edit changes size or time).
-#[derive(Debug, Clone, PartialEq)]
-struct Stamp {
-    len: u64,
-    modified: Option<std::time::SystemTime>,
-    #[cfg(unix)]
-    inode: (u64, u64),
-}
-
-fn stamp(path: &Path) -> Option<Stamp> {
-    let meta = std::fs::metadata(path).ok()?;
-    Some(Stamp {
-        len: meta.len(),
-        modified: meta.modified().ok(),
-        #[cfg(unix)]
-        inode: {
-            use std::os::unix::fs::MetadataExt;
-            (meta.dev(), meta.ino())
-        },
-    })
-}
-
-/// The checkpoint output of a run: the path, its lock (held until the run ends), what this run
-/// last wrote there, and whether a change by someone else was reported.
-struct CheckpointOut {
-    path: PathBuf,
-    /// The file written: `path`, or the file a symbolic link there points to.
-    target: PathBuf,
-    _lock: files::OutputLock,
-    written: Option<(Stamp, usize)>,
-    warned: bool,
-}
-
-impl CheckpointOut {
-    /// Warns (once) when the file is no longer what this run last wrote (or found at start).
-    fn notice_change(&mut self) {
-        let Some((before, epoch)) = &self.written else {
-            return;
-        };
-        if self.warned || stamp(&self.target).as_ref() == Some(before) {
-            return;
-        }
-        self.warned = true;
-        let when = if *epoch == 0 {
-            "this run started".to_string()
-        } else {
-            format!("this run wrote it after epoch {epoch}")
-        };
-        tracing::warn!(
-            "checkpoint {} changed on disk since {when} (another program replaced, edited or removed it); \
-             this run's best model is kept in memory and its test metrics use that, not the file",
-            self.path.display()
-        );
-    }
-
-    fn save(&mut self, trainer: &Trainer<f32>, extra: &BTreeMap<String, String>, epoch: usize) -> Result<()> {
-        self.notice_change();
-        trainer.save(&self.target, extra)?;
-        self.written = stamp(&self.target).map(|s| (s, epoch));
-        tracing::debug!("checkpoint written to {}", self.path.display());
-        Ok(())
-    }
-}
-
-/// The parameters and buffers of the best epoch so far, kept in memory so that the test
-/// metrics are this run's best model whatever happens to the checkpoint file.
-struct Best {
-    epoch: usize,
-    values: Vec<(String, ArrayD<f32>)>,
-}
-
-impl Best {
-    fn of(trainer: &Trainer<f32>, epoch: usize) -> Best {
-        let store = trainer.store();
-        Best {
-            epoch,
-            values: store
-                .ids()
-                .map(|id| (store.name(id).to_string(), store.value(id).clone()))
-                .collect(),
-        }
-    }
-
-    /// Copies the trainer's current values in (reusing the buffers).
-    fn update(&mut self, trainer: &Trainer<f32>, epoch: usize) {
-        let store = trainer.store();
-        if self.values.len() != store.len() {
-            *self = Best::of(trainer, epoch);
-            return;
-        }
-        for ((_, v), id) in self.values.iter_mut().zip(store.ids()) {
-            v.clone_from(store.value(id));
-        }
-        self.epoch = epoch;
-    }
-
-    /// A model of `config` holding these values, for inference.
-    fn restore(self, config: &ModelConfig) -> Result<Restored> {
-        let mut store = ParamStore::new();
-        let mut model = Model::<f32>::new(config, &mut store, 0)?;
-        for (name, value) in self.values {
-            let id = store.id(&name)?;
-            store.set(id, value)?;
-        }
-        model.set_training(false);
-        Ok(Restored {
-            model,
-            store,
-            ws: Workspace::default(),
-        })
-    }
-}
-
-/// A model rebuilt from [`Best`].
-struct Restored {
-    model: Model<f32>,
-    store: ParamStore<f32>,
-    ws: Workspace<f32>,
-}
-
-/// The model the test metrics and the report are computed with.
-enum Final {
-    Trained(Box<Trainer<f32>>),
-    Best(Box<Restored>),
-}
-
-impl data::Predictor for Final {
-    fn predict_input(&mut self, input: &ModelInput<'_, f32>) -> Result<Array2<f32>> {
-        match self {
-            Final::Trained(t) => t.predict_input(input),
-            Final::Best(r) => Ok(r.model.predict(&r.store, input, &mut r.ws)?),
-        }
-    }
-}
-
-impl Final {
-    fn san_attention(&self) -> Result<Option<Array2<f32>>> {
-        Ok(match self {
-            Final::Trained(t) => t.model().san_attention(t.store())?,
-            Final::Best(r) => r.model.san_attention(&r.store)?,
-        })
-    }
-}
-
-/// The files this run reads, absolute: outputs may not be any of them.
-fn input_paths(args: &TrainArgs, desc: &DataDesc) -> Vec<PathBuf> {
-    let mut inputs = data::input_files(desc, &args.data);
-    if let Some(c) = &args.config
-        && !config::BUILT_IN.contains(&c.as_str())
-    {
-        inputs.push(data::absolute(Path::new(c)));
-    }
-    inputs
-}
-
-/// Checks every output before any work: not an input, not a folder, its folder there and
-/// writable, no two outputs one file; takes the checkpoint's lock. `--resume C --checkpoint C`
-/// (continuing in place) is allowed: the checkpoint is read whole before training and every
-/// write replaces it atomically.
-fn check_outputs(args: &TrainArgs, inputs: &[PathBuf]) -> Result<Option<CheckpointOut>> {
-    let resume = args.resume.as_deref();
-    let all: Vec<&Path> = inputs.iter().map(PathBuf::as_path).chain(resume).collect();
-    let mut taken: Vec<(&str, PathBuf)> = Vec::new();
-    let mut distinct = |what: &'static str, path: &Path| -> Result<()> {
-        let abs = data::absolute(path);
-        if let Some((other, _)) = taken.iter().find(|(_, p)| *p == abs || files::same_file(p, path)) {
-            bail!(
-                "{what} {}: is also the {other} output; give each output its own path",
-                path.display()
-            );
-        }
-        taken.push((what, abs));
-        Ok(())
-    };
-    let mut out = None;
-    if let Some(path) = &args.checkpoint {
-        let folder = path
-            .parent()
-            .filter(|p| !p.as_os_str().is_empty())
-            .unwrap_or(Path::new("."));
-        if folder.exists() && !folder.is_dir() {
-            bail!(
-                "--checkpoint {}: {} is not a folder; give a path in an existing folder",
-                path.display(),
-                folder.display()
-            );
-        }
-        if !path.as_os_str().is_empty() && !folder.is_dir() {
-            bail!(
-                "--checkpoint {}: the folder {} does not exist; create it first, or give another path \
-                 (checked before training, so that no epoch is lost)",
-                path.display(),
-                folder.display()
-            );
-        }
-        if std::fs::metadata(path).is_ok_and(|m| !m.is_file() && !m.is_dir()) {
-            bail!(
-                "--checkpoint {}: is not a regular file (a device or a pipe); a checkpoint is written to a \
-                 temporary file and renamed over its path, so give a file path",
-                path.display()
-            );
-        }
-        // Continuing in place: the resumed checkpoint is not an input the checkpoint must avoid.
-        let inputs: Vec<&Path> = inputs.iter().map(PathBuf::as_path).collect();
-        files::check_output(path, "--checkpoint", &inputs)?;
-        distinct("--checkpoint", path)?;
-        let lock = files::lock_output(path, "--checkpoint")?;
-        // Written through a symbolic link: the link stays, its file is replaced.
-        let target = match std::fs::symlink_metadata(path) {
-            Ok(m) if m.file_type().is_symlink() => std::fs::canonicalize(path).unwrap_or_else(|_| path.clone()),
-            _ => path.clone(),
-        };
-        let written = stamp(&target).map(|s| (s, 0));
-        out = Some(CheckpointOut {
-            path: path.clone(),
-            target,
-            _lock: lock,
-            written,
-            warned: false,
-        });
-    }
-    if let Some(path) = &args.report {
-        files::check_output(path, "--report", &all)?;
-        distinct("--report", path)?;
-    }
-    if let Some(dir) = &args.plots {
-        plots::check_training_plots(dir, &all)?;
-        for name in plots::TRAINING_PLOTS {
-            distinct("--plots", &dir.join(name))?;
-        }
-    }
-    Ok(out)
-}
-
 /// The epoch count stored in a checkpoint (`extra.epoch`; 0 when absent).
 fn stored_epoch(info: &CheckpointInfo, path: &Path) -> Result<usize> {
     match info.extra.get("epoch") {
@@ -511,8 +145,22 @@ fn resume_info(path: &Path) -> Result<CheckpointInfo> {
 
 /// The error for a loss that is no longer finite: the step's own report (task terms, rows),
 /// the batch's data rows, and what to try.
-fn diverged(e: ModelError, epoch: usize, batch: &Batch, spec: &FeatureSpec, data_rows: &[usize]) -> anyhow::Error {
-    // Data row (0-based, in the order read) of each batch row.
+fn diverged(
+    e: ModelError,
+    epoch: usize,
+    batch: &Batch,
+    spec: &FeatureSpec,
+    data_rows: Option<&[usize]>,
+) -> anyhow::Error {
+    // Data row (0-based, in the order read) of each batch row; a streamed batch's rows are not
+    // tracked back to the files.
+    let Some(data_rows) = data_rows else {
+        return anyhow!(
+            "{e}\ntraining diverged in epoch {epoch}, on a streamed batch of {} rows; normalise or fix inputs far \
+             out of range, or try a lower --lr or --clip-norm 1 (--in-memory names the data rows)",
+            batch.rows
+        );
+    };
     let rows: Vec<usize> = batch
         .source_rows
         .iter()
@@ -654,69 +302,125 @@ pub fn run(args: &TrainArgs, globals: Globals) -> Result<()> {
         None => None,
     };
 
-    // 5. The data.
+    // 5. The data: in memory, or streamed from the files when they are too large (or asked).
     let split_seed = args.data.split_seed.unwrap_or(data::DEFAULT_SPLIT_SEED);
-    let source = data::load_source(
-        &desc,
-        &args.data,
-        split_seed,
-        resumed.as_ref().map(|(_, info)| &info.config),
-    )?;
-    data::log_skips(source.report.as_ref());
-    let spec = source.data.spec.clone();
-    // The indices tie each split's rows to the data rows (messages name data rows).
-    let [train_rows, valid_rows, test_rows] = source.data.split_indices(&source.split)?;
-    let mut splits = Splits {
-        train: source.data.subset(&train_rows),
-        valid: source.data.subset(&valid_rows),
-        test: source.data.subset(&test_rows),
-    };
-    drop(source.data);
-    let normalizer = match (&resumed, args.refit_normalizer) {
-        // The resumed weights were trained on inputs scaled by the checkpoint's transform: new
-        // data must see the same one, not statistics refitted on itself.
+    let trained = resumed.as_ref().map(|(_, info)| &info.config);
+    // The resumed weights were trained on inputs scaled by the checkpoint's transform: new data
+    // must see the same one, not statistics refitted on itself.
+    let stored = match (&resumed, args.refit_normalizer) {
         (Some((_, info)), false) => {
             let path = args.resume.as_deref().unwrap_or(Path::new(""));
-            let n = stored_normalizer(info, path)?.ok_or_else(|| {
+            Some(stored_normalizer(info, path)?.ok_or_else(|| {
                 anyhow!(
                     "checkpoint {}: it stores no dense normaliser; pass --refit-normalizer to fit one on this data",
                     path.display()
                 )
-            })?;
-            for part in [&mut splits.train, &mut splits.valid, &mut splits.test] {
-                n.apply(part)
-                    .with_context(|| format!("the dense normaliser of checkpoint {}", path.display()))?;
-            }
-            n
+            })?)
         }
-        _ => splits.normalize()?,
+        _ => None,
+    };
+    let files = data::file_source(&desc, &args.data, split_seed, trained)?;
+    let stream = match &files {
+        Some(fs) => source::choose_stream(
+            fs,
+            args.stream,
+            args.in_memory,
+            config::memory_limit(globals.max_memory).map(|l| l.bytes),
+        ),
+        None if args.stream => bail!(
+            "--stream reads CSV files, and generated data is made in memory; write it with `hinet gen-data` and \
+             train on the files to stream it"
+        ),
+        None => false,
+    };
+    let (train_data, normalizer, spec, split, report, files_abs, schema_toml) = match files {
+        Some(fs) if stream => {
+            let (split, files_abs, schema_toml) = (fs.split, fs.absolute_files.clone(), fs.schema_toml.clone());
+            let (streamed, normalizer, report) = Streamed::open(fs, stored, settings.shuffle_buffer)?;
+            data::log_skips(Some(&report));
+            let data = TrainData::Stream(Box::new(streamed));
+            let spec = data.sample().spec.clone();
+            (data, normalizer, spec, split, Some(report), files_abs, schema_toml)
+        }
+        files => {
+            let source = match files {
+                Some(fs) => data::load_file_source(fs)?,
+                None => data::load_source(&desc, &args.data, split_seed, trained)?,
+            };
+            data::log_skips(source.report.as_ref());
+            tracing::info!(
+                "data in memory: {} rows, {:.0} bytes per row (ids, values, labels and keys)",
+                source.data.len(),
+                source.data.row_bytes() as f64 / source.data.len().max(1) as f64
+            );
+            let spec = source.data.spec.clone();
+            // The indices tie each split's rows to the data rows (messages name data rows).
+            let [train_rows, valid_rows, test_rows] = source.data.split_indices(&source.split)?;
+            let mut splits = Splits {
+                train: source.data.subset(&train_rows),
+                valid: source.data.subset(&valid_rows),
+                test: source.data.subset(&test_rows),
+            };
+            drop(source.data);
+            let normalizer = match stored {
+                Some(n) => {
+                    let path = args.resume.as_deref().unwrap_or(Path::new(""));
+                    for part in [&mut splits.train, &mut splits.valid, &mut splits.test] {
+                        n.apply(part)
+                            .with_context(|| format!("the dense normaliser of checkpoint {}", path.display()))?;
+                    }
+                    n
+                }
+                None => splits.normalize()?,
+            };
+            // Generated data has no file lines: its range warnings come from the training split.
+            if source.report.is_none() {
+                for mut w in splits.train.dense_range_warnings(DENSE_WARN_ABS) {
+                    w.row = w.row.and_then(|r| train_rows.get(r).copied());
+                    tracing::warn!("{w}");
+                }
+            }
+            let sample_rows: Vec<usize> = (0..splits.train.len().min(10_000)).collect();
+            let sample = splits.train.subset(&sample_rows);
+            let data = TrainData::Memory(Box::new(InMemory {
+                splits,
+                train_rows,
+                sample,
+            }));
+            (
+                data,
+                normalizer,
+                spec,
+                source.split,
+                source.report,
+                source.files,
+                source.schema_toml,
+            )
+        }
     };
     // Inputs far out of range, as the model will see them: over every row read, with file and
-    // line, for CSV data; over the training split for generated data.
-    let far = match &source.report {
-        Some(report) => report.dense_range_warnings(Some(&normalizer), DENSE_WARN_ABS),
-        None => splits.train.dense_range_warnings(DENSE_WARN_ABS),
-    };
-    for mut w in far {
-        w.row = w.row.and_then(|r| train_rows.get(r).copied());
-        tracing::warn!("{w}");
+    // line, for CSV data.
+    if let Some(report) = &report {
+        for w in report.dense_range_warnings(Some(&normalizer), DENSE_WARN_ABS) {
+            tracing::warn!("{w}");
+        }
     }
-    drop((valid_rows, test_rows));
+    let [train_count, valid_count, test_count] = train_data.counts();
     tracing::info!(
         "data: {} scenarios, {} tasks, {} sparse fields, {} dense; rows train {}, valid {}, test {} ({:.1} s)",
         spec.scenarios.len(),
         spec.tasks.len(),
         spec.sparse.len(),
         spec.dense.len(),
-        splits.train.len(),
-        splits.valid.len(),
-        splits.test.len(),
+        train_count,
+        valid_count,
+        test_count,
         start.elapsed().as_secs_f64()
     );
-    if splits.train.is_empty() {
+    if train_count == 0 {
         bail!("the training split is empty");
     }
-    let has_valid = !splits.valid.is_empty();
+    let has_valid = valid_count > 0;
     if !has_valid {
         if let Some(p) = settings.patience {
             bail!(
@@ -730,10 +434,10 @@ pub fn run(args: &TrainArgs, globals: Globals) -> Result<()> {
         );
     }
     // A batch is never larger than the data.
-    let batch_size = settings.batch_size.min(splits.train.len());
+    let batch_size = settings.batch_size.min(train_count);
     let eval_batch_size = settings
         .eval_batch_size
-        .min(splits.train.len().max(splits.valid.len()).max(splits.test.len()));
+        .min(train_count.max(valid_count).max(test_count));
 
     // 6. The model.
     let (mut trainer, first_epoch, mut best_score) = match resumed {
@@ -790,18 +494,16 @@ pub fn run(args: &TrainArgs, globals: Globals) -> Result<()> {
     extra.insert("feature_spec".to_string(), serde_json::to_string(&spec)?);
     extra.insert("dense_normalizer".to_string(), serde_json::to_string(&normalizer)?);
     extra.insert("data".to_string(), serde_json::to_string(&desc)?);
-    if let Some(text) = &source.schema_toml {
+    if let Some(text) = &schema_toml {
         extra.insert("schema_toml".to_string(), text.clone());
     }
-    if !source.files.is_empty() {
-        extra.insert("data_files".to_string(), serde_json::to_string(&source.files)?);
+    if !files_abs.is_empty() {
+        extra.insert("data_files".to_string(), serde_json::to_string(&files_abs)?);
     }
-    extra.insert("split".to_string(), serde_json::to_string(&source.split)?);
+    extra.insert("split".to_string(), serde_json::to_string(&split)?);
     extra.insert("seed".to_string(), args.seed.to_string());
     extra.insert("hinet_version".to_string(), env!("CARGO_PKG_VERSION").to_string());
 
-    let sample_rows: Vec<usize> = (0..splits.train.len().min(10_000)).collect();
-    let train_sample = splits.train.subset(&sample_rows);
     let mut history: Vec<EpochRecord> = Vec::new();
     // The best model so far, in memory (only needed when an epoch can be worse than an
     // earlier one: with validation rows). A resumed run starts from the checkpoint's best.
@@ -816,19 +518,19 @@ pub fn run(args: &TrainArgs, globals: Globals) -> Result<()> {
         config.loss_weights.iter().sum::<f64>().max(1.0) * config.pos_weights.iter().copied().fold(1.0, f64::max);
     let mut warned_loss = false;
     for epoch in first_epoch + 1..=settings.epochs {
-        let pb = progress_bar(splits.train.len(), epoch, settings.epochs, globals.quiet);
+        let pb = progress_bar(train_count, epoch, settings.epochs, globals.quiet);
         let epoch_start = Instant::now();
-        let mut iter = splits.train.batches(
+        let mut iter = train_data.epoch(
             batch_size,
-            Some(args.seed ^ (epoch as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15)),
+            args.seed ^ (epoch as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15),
         );
         let (mut loss_sum, mut steps, mut running) = (0.0, 0usize, f64::NAN);
-        while iter.next_into(&mut batch) {
+        while iter.next_into(&mut batch)? {
             let input = data::input_of(&batch, &spec)?;
             let loss = match trainer.step(&input) {
                 Ok(loss) => loss,
                 Err(e @ (ModelError::NonFiniteLoss { .. } | ModelError::NonFinitePredictions { .. })) => {
-                    return Err(diverged(e, epoch, &batch, &spec, &train_rows));
+                    return Err(diverged(e, epoch, &batch, &spec, train_data.train_rows()));
                 }
                 Err(e) => return Err(e.into()),
             };
@@ -847,9 +549,9 @@ pub fn run(args: &TrainArgs, globals: Globals) -> Result<()> {
         pb.finish_and_clear();
         let seconds = epoch_start.elapsed().as_secs_f64();
         train_seconds += seconds;
-        train_rows_seen += splits.train.len();
-        let train_m = evaluate(&mut trainer, &train_sample, eval_batch_size)?;
-        let valid = evaluate(&mut trainer, &splits.valid, eval_batch_size)?;
+        train_rows_seen += train_count;
+        let train_m = evaluate(&mut trainer, train_data.sample(), eval_batch_size)?;
+        let valid = train_data.evaluate(Part::Valid, &mut trainer, eval_batch_size)?;
         let valid_auc = valid.as_ref().and_then(data::mean_auc);
         let valid_loss = valid.as_ref().map(data::total_logloss);
         // Higher is better: the mean AUC, else minus the loss; no validation rows: always.
@@ -865,7 +567,7 @@ pub fn run(args: &TrainArgs, globals: Globals) -> Result<()> {
             valid_auc,
             valid_metrics: valid.clone(),
             train_seconds: seconds,
-            rows_per_second: splits.train.len() as f64 / seconds.max(1e-9),
+            rows_per_second: train_count as f64 / seconds.max(1e-9),
             improved,
         };
         let valid_part = if has_valid {
@@ -928,7 +630,6 @@ pub fn run(args: &TrainArgs, globals: Globals) -> Result<()> {
             }
         }
     }
-    drop(train_rows);
 
     if let Some(out) = &mut ckpt {
         out.notice_change();
@@ -957,12 +658,12 @@ pub fn run(args: &TrainArgs, globals: Globals) -> Result<()> {
         }
         _ => Final::Trained(Box::new(trainer)),
     };
-    let test = match evaluate(&mut model, &splits.test, eval_batch_size)? {
+    let test = match train_data.evaluate(Part::Test, &mut model, eval_batch_size)? {
         Some(t) => {
             outln!("Test metrics ({} rows):", t.overall.first().map_or(0, |c| c.rows));
             Some(t)
         }
-        None => match evaluate(&mut model, &splits.valid, eval_batch_size)? {
+        None => match train_data.evaluate(Part::Valid, &mut model, eval_batch_size)? {
             Some(v) => {
                 outln!(
                     "Validation metrics ({} rows; the data has no test rows):",
@@ -1013,14 +714,15 @@ pub fn run(args: &TrainArgs, globals: Globals) -> Result<()> {
             clip_norm: args.clip_norm,
             patience: settings.patience,
             data: &desc,
-            split: source.split,
+            split,
             dense_normalizer: &normalizer,
             rows: Rows {
-                train: splits.train.len(),
-                valid: splits.valid.len(),
-                test: splits.test.len(),
-                skipped: source.report.as_ref().map_or(0, |r| r.rows_skipped),
+                train: train_count,
+                valid: valid_count,
+                test: test_count,
+                skipped: report.as_ref().map_or(0, |r| r.rows_skipped),
             },
+            streamed: stream,
             history: &history,
             best_epoch,
             test: test.as_ref(),

@@ -1,0 +1,192 @@
+//! Reading for training on data larger than memory: the streamed split, the streamed
+//! normaliser fit and the shuffle buffer, each against its in-memory counterpart.
+
+use hinet_data::synthetic::{SyntheticConfig, generate};
+use hinet_data::{
+    Batch, Dataset, DenseNormalizer, InputFile, Normalize, NormalizerFit, Part, ReadOptions, Schema, ShuffleBuffer,
+    SplitSpec, load, stream_part, write_csv,
+};
+use std::path::Path;
+
+/// Synthetic rows written to CSV (two files), with a standardised and a log1p-standardised
+/// dense column; the schema reads both files.
+fn csv_data(dir: &Path, rows: usize) -> (Schema, Vec<InputFile>) {
+    let data = generate(&SyntheticConfig {
+        rows,
+        seed: 11,
+        ..Default::default()
+    })
+    .unwrap();
+    let half = data.subset(&(0..rows / 2).collect::<Vec<_>>());
+    let rest = data.subset(&(rows / 2..rows).collect::<Vec<_>>());
+    let (a, b) = (dir.join("a.csv"), dir.join("b.csv"));
+    let mut schema = write_csv(&half, &a, None).unwrap();
+    write_csv(&rest, &b, None).unwrap();
+    assert!(schema.dense.len() >= 2, "the generator has dense columns");
+    schema.dense[0].normalize = Normalize::Standardize;
+    schema.dense[1].normalize = Normalize::Log1pStandardize;
+    let files = vec![InputFile::new(&a), InputFile::new(&b)];
+    schema.files = files.clone();
+    (schema, files)
+}
+
+fn small_chunks() -> ReadOptions {
+    ReadOptions {
+        chunk_rows: 97,
+        ..Default::default()
+    }
+}
+
+fn concat(chunks: impl Iterator<Item = Result<Dataset, hinet_data::DataError>>) -> Option<Dataset> {
+    let mut all: Option<Dataset> = None;
+    for c in chunks {
+        let c = c.unwrap();
+        match &mut all {
+            None => all = Some(c),
+            Some(a) => a.append(&c).unwrap(),
+        }
+    }
+    all
+}
+
+#[test]
+fn a_streamed_part_is_the_in_memory_split_part_row_for_row() {
+    let dir = tempfile::tempdir().unwrap();
+    let (schema, files) = csv_data(dir.path(), 3000);
+    let whole = load(&schema, &files, &ReadOptions::default()).unwrap().data;
+    let spec = SplitSpec::hash(0.8, 0.1, 0.1, 5);
+    let mut splits = whole.split(&spec).unwrap();
+    let normalizer = splits.normalize().unwrap();
+    for (part, expected) in [
+        (Part::Train, &splits.train),
+        (Part::Valid, &splits.valid),
+        (Part::Test, &splits.test),
+    ] {
+        let streamed = stream_part(&schema, &files, &small_chunks(), spec, part, Some(normalizer.clone()));
+        let got = concat(streamed).unwrap();
+        assert_eq!(&got, expected, "{part:?}");
+    }
+}
+
+#[test]
+fn a_streamed_normaliser_fit_equals_the_in_memory_fit_bit_for_bit() {
+    let dir = tempfile::tempdir().unwrap();
+    let (schema, files) = csv_data(dir.path(), 3000);
+    let spec = SplitSpec::hash(0.8, 0.1, 0.1, 5);
+    let whole = load(&schema, &files, &ReadOptions::default()).unwrap().data;
+    let train = whole.split(&spec).unwrap().train;
+    let expected = DenseNormalizer::fit(&train).unwrap();
+    let pass = || stream_part(&schema, &files, &small_chunks(), spec, Part::Train, None);
+    let mut fit: Option<NormalizerFit> = None;
+    for chunk in pass() {
+        let chunk = chunk.unwrap();
+        fit.get_or_insert_with(|| NormalizerFit::new(&chunk).unwrap())
+            .add(&chunk)
+            .unwrap();
+    }
+    let mut fit = fit.unwrap();
+    assert!(fit.needs_second_pass());
+    fit.second_pass();
+    for chunk in pass() {
+        fit.add(&chunk.unwrap()).unwrap();
+    }
+    let got = fit.finish().unwrap();
+    assert_eq!(got, expected);
+    assert!(got.columns[0].std != 1.0 && got.columns[1].mean != 0.0, "{got:?}");
+    // A second pass over other rows is refused rather than giving wrong statistics.
+    let mut short = NormalizerFit::new(&train).unwrap();
+    short.add(&train).unwrap();
+    short.second_pass();
+    short.add(&train.subset(&[0, 1, 2])).unwrap();
+    assert!(short.finish().unwrap_err().to_string().contains("second pass"));
+}
+
+/// A row's identity in these tests: a hash of its dense values.
+fn row_id(dense: &[f32]) -> u64 {
+    dense
+        .iter()
+        .fold(0u64, |h, v| h.rotate_left(7) ^ u64::from(v.to_bits()))
+}
+
+/// Drives a buffer as a streaming trainer does: refill with chunks until a draw leaves
+/// `capacity` rows behind, draw a batch; at the end of the stream, drain. Returns the row keys
+/// in the order they were drawn, batch by batch.
+fn shuffled(data: &Dataset, chunk: usize, capacity: usize, batch: usize, seed: u64) -> Vec<Vec<u64>> {
+    let mut buffer = ShuffleBuffer::new(data.spec.clone(), capacity, seed);
+    let mut out = Batch::new();
+    let mut batches = Vec::new();
+    let mut next = 0;
+    loop {
+        while !buffer.is_ready(batch) && next < data.len() {
+            let end = (next + chunk).min(data.len());
+            buffer.push(&data.subset(&(next..end).collect::<Vec<_>>())).unwrap();
+            next = end;
+        }
+        if buffer.draw_into(batch, &mut out) == 0 {
+            break;
+        }
+        // Rows grouped by scenario, as the model expects.
+        assert!(out.scenario.windows(2).all(|w| w[0] <= w[1]));
+        assert_eq!(out.sparse.len(), out.rows * data.spec.sparse.len());
+        // source_rows index the pool, not the data: rows are identified by their dense values.
+        let d = data.spec.dense.len();
+        batches.push((0..out.rows).map(|r| row_id(&out.dense[r * d..(r + 1) * d])).collect());
+    }
+    batches
+}
+
+#[test]
+fn the_shuffle_buffer_emits_every_row_once_in_a_seeded_random_order() {
+    let data = generate(&SyntheticConfig {
+        rows: 4000,
+        seed: 3,
+        ..Default::default()
+    })
+    .unwrap();
+    let d = data.spec.dense.len();
+    let input: Vec<u64> = (0..data.len())
+        .map(|r| row_id(&data.dense[r * d..(r + 1) * d]))
+        .collect();
+    let mut distinct = input.clone();
+    distinct.sort_unstable();
+    distinct.dedup();
+    assert_eq!(distinct.len(), input.len(), "the dense values identify the rows");
+    let mut sorted_input = input.clone();
+    sorted_input.sort_unstable();
+    let a = shuffled(&data, 100, 1000, 64, 9);
+    let flat: Vec<u64> = a.iter().flatten().copied().collect();
+    let mut sorted = flat.clone();
+    sorted.sort_unstable();
+    assert_eq!(sorted, sorted_input, "every row exactly once");
+    assert!(
+        a[..a.len() - 1].iter().all(|b| b.len() == 64),
+        "full batches until the end"
+    );
+    assert_eq!(shuffled(&data, 100, 1000, 64, 9), a, "same seed, same batches");
+    assert_ne!(shuffled(&data, 100, 1000, 64, 10), a, "another seed, another order");
+    // Mixed within the window: a row leaves at most capacity + batch + chunk rows early ...
+    let position: std::collections::HashMap<u64, usize> = input.iter().enumerate().map(|(i, &k)| (k, i)).collect();
+    let out_pos: Vec<usize> = flat.iter().map(|k| position[k]).collect();
+    for (o, &i) in out_pos.iter().enumerate() {
+        assert!(i <= o + 1000 + 64 + 100, "row {i} drawn at {o}, before it was read");
+    }
+    // ... and the order is far from the input order: the mean displacement is of the order
+    // of the window, and a full-size buffer gives an unbiased permutation (rank correlation ~ 0).
+    let mean_shift = out_pos.iter().enumerate().map(|(o, &i)| o.abs_diff(i)).sum::<usize>() as f64 / 4000.0;
+    assert!(mean_shift > 200.0, "mean displacement {mean_shift}");
+    let full: Vec<usize> = shuffled(&data, 100, 4000, 64, 9)
+        .iter()
+        .flatten()
+        .map(|k| position[k])
+        .collect();
+    let n = full.len() as f64;
+    let mean = (n - 1.0) / 2.0;
+    let cov: f64 = full
+        .iter()
+        .enumerate()
+        .map(|(o, &i)| (o as f64 - mean) * (i as f64 - mean))
+        .sum::<f64>();
+    let var: f64 = (0..full.len()).map(|o| (o as f64 - mean).powi(2)).sum();
+    let rho = cov / var;
+    assert!(rho.abs() < 0.05, "rank correlation of a full-buffer shuffle {rho}");
+}
