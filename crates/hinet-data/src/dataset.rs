@@ -59,6 +59,39 @@ impl Dataset {
         self.file_part.swap(a, b);
     }
 
+    /// Keeps only `rows` (ascending, each below [`Dataset::len`]), in place: the training split
+    /// of a large dataset without a copy of it. Returns an error, leaving the data as it was, if
+    /// `rows` is not strictly ascending or goes past the end.
+    pub fn keep_rows(&mut self, rows: &[usize]) -> Result<(), DataError> {
+        let n = self.len();
+        if rows.windows(2).any(|w| w[0] >= w[1]) || rows.last().is_some_and(|&r| r >= n) {
+            return Err(DataError::config(format!(
+                "keep_rows: the rows must be strictly ascending and below {n}"
+            )));
+        }
+        let (f, d, t) = (self.spec.sparse.len(), self.spec.dense.len(), self.spec.tasks.len());
+        // Row `from` moves down to `to <= from`: copy_within never overwrites a row still to
+        // be moved.
+        fn compact<T: Copy>(v: &mut Vec<T>, rows: &[usize], width: usize) {
+            for (to, &from) in rows.iter().enumerate() {
+                if to != from {
+                    v.copy_within(from * width..(from + 1) * width, to * width);
+                }
+            }
+            v.truncate(rows.len() * width);
+        }
+        compact(&mut self.scenario, rows, 1);
+        compact(&mut self.sparse, rows, f);
+        compact(&mut self.dense, rows, d);
+        compact(&mut self.labels, rows, t);
+        if let Some(o) = &mut self.oracle {
+            compact(o, rows, t);
+        }
+        compact(&mut self.row_key, rows, 1);
+        compact(&mut self.file_part, rows, 1);
+        Ok(())
+    }
+
     /// Keeps the first `rows` rows (capacity stays, so refilling does not allocate).
     pub(crate) fn truncate(&mut self, rows: usize) {
         let (f, d, t) = (self.spec.sparse.len(), self.spec.dense.len(), self.spec.tasks.len());

@@ -356,12 +356,14 @@ pub fn run(args: &TrainArgs, globals: Globals) -> Result<()> {
             let spec = source.data.spec.clone();
             // The indices tie each split's rows to the data rows (messages name data rows).
             let [train_rows, valid_rows, test_rows] = source.data.split_indices(&source.split)?;
-            let mut splits = Splits {
-                train: source.data.subset(&train_rows),
-                valid: source.data.subset(&valid_rows),
-                test: source.data.subset(&test_rows),
-            };
-            drop(source.data);
+            // Validation and test are copied out; the training rows, most of the data, stay
+            // where they were read (compacted in place, not copied).
+            let valid = source.data.subset(&valid_rows);
+            let test = source.data.subset(&test_rows);
+            drop((valid_rows, test_rows));
+            let mut train = source.data;
+            train.keep_rows(&train_rows)?;
+            let mut splits = Splits { train, valid, test };
             let normalizer = match stored {
                 Some(n) => {
                     let path = args.resume.as_deref().unwrap_or(Path::new(""));
