@@ -190,3 +190,27 @@ fn the_shuffle_buffer_emits_every_row_once_in_a_seeded_random_order() {
     let rho = cov / var;
     assert!(rho.abs() < 0.05, "rank correlation of a full-buffer shuffle {rho}");
 }
+
+/// The in-memory path keeps the training rows in place: `keep_rows` gives exactly `subset`'s
+/// rows, and refuses rows that are not strictly ascending or past the end, leaving the data.
+#[test]
+fn keeping_rows_in_place_equals_the_subset() {
+    let data = generate(&SyntheticConfig {
+        rows: 2000,
+        seed: 4,
+        ..Default::default()
+    })
+    .unwrap();
+    let [train, _, _] = data.split_indices(&SplitSpec::hash(0.8, 0.1, 0.1, 5)).unwrap();
+    let expected = data.subset(&train);
+    let mut kept = data.clone();
+    kept.keep_rows(&train).unwrap();
+    assert_eq!(kept, expected);
+    let mut same = data.clone();
+    for bad in [vec![3, 2], vec![1, 1], vec![0, data.len()]] {
+        assert!(same.keep_rows(&bad).is_err(), "{bad:?}");
+        assert_eq!(same, data, "unchanged after a refused call");
+    }
+    same.keep_rows(&[]).unwrap();
+    assert!(same.is_empty());
+}
