@@ -173,7 +173,7 @@ mod tests {
     fn varying_lengths_reuse_the_class_buffers() {
         let mut pool = BufferPool::<f32>::new();
         let mut lengths = (0..4000u64).map(|i| 1000 + (i.wrapping_mul(2_654_435_761) % 1000) as usize);
-        let mut step = |pool: &mut BufferPool<f32>, a: usize, b: usize| {
+        let step = |pool: &mut BufferPool<f32>, a: usize, b: usize| {
             let x = pool.uninit(&[a]);
             let y = pool.zeros(&[b, 3]);
             assert_eq!((x.len(), y.len()), (a, 3 * b));
