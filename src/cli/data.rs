@@ -584,15 +584,38 @@ pub fn predict_dataset<P: Predictor + ?Sized>(trainer: &mut P, data: &Dataset, b
 
 /// Metrics of the model on `data` (with the oracle AUC when the data has one).
 pub fn metrics<P: Predictor + ?Sized>(trainer: &mut P, data: &Dataset, batch_size: usize) -> Result<MetricsTable> {
-    let preds = predict_dataset(trainer, data, batch_size)?;
-    let scenario: Vec<usize> = data.scenario.iter().map(|&s| s as usize).collect();
+    metrics_over(trainer, &data.spec, std::iter::once(Ok(data)), batch_size)
+}
+
+/// Metrics of the model over rows that arrive in chunks (all of them in memory, or streamed
+/// from files): each row keeps its scenario, predictions and labels until the end, as exact AUC
+/// needs. Oracle AUCs only when every chunk has oracle values.
+pub fn metrics_over<P, D, I>(trainer: &mut P, spec: &FeatureSpec, chunks: I, batch_size: usize) -> Result<MetricsTable>
+where
+    P: Predictor + ?Sized,
+    D: std::borrow::Borrow<Dataset>,
+    I: IntoIterator<Item = Result<D>>,
+{
+    let (mut scenario, mut preds, mut labels) = (Vec::new(), Vec::new(), Vec::new());
+    let mut oracle: Option<Vec<f32>> = Some(Vec::new());
+    for chunk in chunks {
+        let chunk = chunk?;
+        let chunk = chunk.borrow();
+        preds.extend(predict_dataset(trainer, chunk, batch_size)?);
+        scenario.extend(chunk.scenario.iter().map(|&s| s as usize));
+        labels.extend_from_slice(&chunk.labels);
+        match (&mut oracle, &chunk.oracle) {
+            (Some(all), Some(o)) => all.extend_from_slice(o),
+            _ => oracle = None,
+        }
+    }
     Ok(MetricsTable::compute(
-        &data.spec.scenarios,
-        &data.spec.tasks,
+        &spec.scenarios,
+        &spec.tasks,
         &scenario,
         &preds,
-        &data.labels,
-        data.oracle.as_deref(),
+        &labels,
+        oracle.as_deref(),
     ))
 }
 

@@ -530,32 +530,27 @@ fn predict_needs_no_label_or_oracle_columns() {
     let header: Vec<&str> = text.lines().next().unwrap().split(',').collect();
     let drop = ["ctr", "ctcvr", "oracle_ctr", "oracle_ctcvr"];
     assert!(drop.iter().all(|d| header.contains(d)), "{header:?}");
-    let keep: Vec<usize> = (0..header.len()).filter(|&i| !drop.contains(&header[i])).collect();
-    let stripped: String = text
-        .lines()
-        .map(|l| {
-            let f: Vec<&str> = l.split(',').collect();
-            keep.iter().map(|&i| f[i]).collect::<Vec<_>>().join(",") + "\n"
-        })
-        .collect();
-    let bare = dir.path().join("bare.csv");
-    std::fs::write(&bare, stripped).unwrap();
+    // The CSV without the named columns, written to `name`.
+    let without = |columns: &[&str], name: &str| {
+        let keep: Vec<usize> = (0..header.len()).filter(|&i| !columns.contains(&header[i])).collect();
+        let body: String = text
+            .lines()
+            .map(|l| {
+                let f: Vec<&str> = l.split(',').collect();
+                keep.iter().map(|&i| f[i]).collect::<Vec<_>>().join(",") + "\n"
+            })
+            .collect();
+        let path = dir.path().join(name);
+        std::fs::write(&path, body).unwrap();
+        path
+    };
+    let bare = without(&drop, "bare.csv");
     let out = dir.path().join("bare-p.csv");
     ok(hinet().args(["predict", s(&ckpt), s(&bare), "--schema", s(&schema), "-o", s(&out)]));
     assert_eq!(std::fs::read(&out).unwrap(), std::fs::read(&full).unwrap());
     // eval needs the labels but not the oracle columns: without them it reports the model's
     // AUC (the same as on the full file) and no oracle column.
-    let oracle = ["oracle_ctr", "oracle_ctcvr"];
-    let keep: Vec<usize> = (0..header.len()).filter(|&i| !oracle.contains(&header[i])).collect();
-    let labelled: String = text
-        .lines()
-        .map(|l| {
-            let f: Vec<&str> = l.split(',').collect();
-            keep.iter().map(|&i| f[i]).collect::<Vec<_>>().join(",") + "\n"
-        })
-        .collect();
-    let no_oracle = dir.path().join("no-oracle.csv");
-    std::fs::write(&no_oracle, labelled).unwrap();
+    let no_oracle = without(&["oracle_ctr", "oracle_ctcvr"], "no-oracle.csv");
     let eval = |data: &Path, json: bool| {
         let mut cmd = hinet();
         cmd.args([

@@ -258,8 +258,7 @@ impl Streamed {
         Ok((streamed, normalizer, report))
     }
 
-    /// Reads one part again and computes the model's metrics on it. Each evaluated row keeps
-    /// its scenario, predictions and labels until the end (exact AUC needs every score).
+    /// Reads one part again and computes the model's metrics on it.
     fn evaluate<P: Predictor + ?Sized>(&self, part: Part, model: &mut P, batch_size: usize) -> Result<MetricsTable> {
         let rows = stream_part(
             &self.source.schema,
@@ -269,31 +268,12 @@ impl Streamed {
             part,
             Some(self.normalizer.clone()),
         );
-        let (mut scenario, mut preds, mut labels) = (Vec::new(), Vec::new(), Vec::new());
-        let mut oracle: Option<Vec<f32>> = None;
-        let mut first = true;
-        for chunk in rows {
-            let chunk = chunk?;
-            preds.extend(data::predict_dataset(model, &chunk, batch_size)?);
-            scenario.extend(chunk.scenario.iter().map(|&s| s as usize));
-            labels.extend_from_slice(&chunk.labels);
-            // Oracle values only when every chunk has them.
-            match (&mut oracle, &chunk.oracle, first) {
-                (None, Some(o), true) => oracle = Some(o.clone()),
-                (Some(all), Some(o), _) => all.extend_from_slice(o),
-                (Some(_), None, _) => oracle = None,
-                _ => {}
-            }
-            first = false;
-        }
-        Ok(MetricsTable::compute(
-            &self.spec.scenarios,
-            &self.spec.tasks,
-            &scenario,
-            &preds,
-            &labels,
-            oracle.as_deref(),
-        ))
+        data::metrics_over(
+            model,
+            &self.spec,
+            rows.map(|r| r.map_err(anyhow::Error::from)),
+            batch_size,
+        )
     }
 }
 
