@@ -75,8 +75,16 @@ impl CheckpointOut {
         epoch: usize,
     ) -> Result<()> {
         self.notice_change();
-        trainer.save(&self.target, extra)?;
-        self.written = stamp(&self.target).map(|s| (s, epoch));
+        // Stamp the file before it takes the checkpoint's name (a rename keeps its inode, size
+        // and time): stamped after, a file another program wrote in between would pass as ours.
+        let temp = files::temp_path(&self.target);
+        trainer.save(&temp, extra)?;
+        let written = stamp(&temp);
+        if let Err(e) = std::fs::rename(&temp, &self.target) {
+            let _ = std::fs::remove_file(&temp);
+            return Err(anyhow::Error::new(e).context(format!("checkpoint {}: cannot write", self.path.display())));
+        }
+        self.written = written.map(|s| (s, epoch));
         tracing::debug!("checkpoint written to {}", self.path.display());
         Ok(())
     }
