@@ -113,6 +113,50 @@ impl<F: Float> Gradients<F> {
             .map(|(i, _)| ParamId(i))
     }
 
+    /// A parameter's dense gradient, to change in place (a data-parallel trainer sums it across
+    /// processes); `None` when it has none or its gradient is a list of rows.
+    pub fn dense_mut(&mut self, id: ParamId) -> Option<ArrayViewMutD<'_, F>> {
+        let slot = self.slots.get_mut(id.0)?;
+        if slot.dense_live {
+            slot.dense.as_mut().map(|d| d.view_mut())
+        } else {
+            None
+        }
+    }
+
+    /// Sets a parameter's gradient to the dense `grad`, replacing any it had.
+    pub fn set_dense(&mut self, id: ParamId, grad: ArrayViewD<'_, F>) {
+        self.remove(id);
+        self.add_dense(id, grad);
+    }
+
+    /// Sets a 2-D table's gradient to rows: `values` holds `rows.len()` rows of `width` values,
+    /// row `k` being the gradient of table row `rows[k]`. Rows may repeat and come in any order:
+    /// they are sorted and duplicates summed (in the order given). Empty `rows` is a gradient
+    /// of zero, which still counts as one (an optimiser updates the table). Replaces any
+    /// gradient the parameter had.
+    pub fn set_rows(&mut self, id: ParamId, rows: &[usize], values: &[F], width: usize) {
+        let slot = self.slot(id);
+        slot.dense_live = false;
+        slot.row_indices.clear();
+        slot.row_values.clear();
+        slot.row_width = width;
+        slot.rows_live = true;
+        slot.row_indices.extend_from_slice(rows);
+        slot.row_values.extend_from_slice(&values[..rows.len() * width]);
+        coalesce(slot);
+    }
+
+    /// Forgets one parameter's gradient (keeping its buffers).
+    pub fn remove(&mut self, id: ParamId) {
+        if let Some(slot) = self.slots.get_mut(id.0) {
+            slot.dense_live = false;
+            slot.rows_live = false;
+            slot.row_indices.clear();
+            slot.row_values.clear();
+        }
+    }
+
     /// Multiplies every gradient by `factor` (clipping, loss scaling).
     pub fn scale(&mut self, factor: F) {
         for slot in &mut self.slots {

@@ -2,6 +2,7 @@
 
 use crate::error::{AutogradError, Result};
 use crate::float::Float;
+use crate::ops::batch_norm::ReplicaSum;
 use crate::ops::binary::BinaryKind;
 use crate::ops::linear::Activation;
 use crate::ops::scalar::ScalarKind;
@@ -12,6 +13,7 @@ use crate::ops::{
 };
 use crate::tape::{NodeId, Tape};
 use ndarray::{ArrayD, ArrayViewD};
+use std::sync::Arc;
 
 /// A value recorded on a [`Tape`]. Cheap to copy; lives as long as the tape borrow.
 #[derive(Clone, Copy)]
@@ -330,9 +332,33 @@ impl<'t, F: Float> Var<'t, F> {
         mean_out: &mut [F],
         var_out: &mut [F],
     ) -> Result<Self> {
+        let mut rows = 0;
+        self.batch_norm_train_synced(gamma, beta, eps, mean_out, var_out, None, &mut rows)
+    }
+
+    /// [`Var::batch_norm_train`] over the global batch of a data-parallel job: the mean and
+    /// variance (forward) and the sums of the backward sweep are summed across `replicas`
+    /// (sync batch norm), so N replicas with n rows each normalise as one process with N x n
+    /// rows would. Writes the global batch's row count to `rows_out`.
+    #[allow(clippy::too_many_arguments)]
+    pub fn batch_norm_train_synced(
+        self,
+        gamma: Var<'t, F>,
+        beta: Var<'t, F>,
+        eps: f64,
+        mean_out: &mut [F],
+        var_out: &mut [F],
+        replicas: Option<&Arc<dyn ReplicaSum<F>>>,
+        rows_out: &mut usize,
+    ) -> Result<Self> {
         self.same_tape(gamma, "batch_norm")?;
         self.same_tape(beta, "batch_norm")?;
-        let stats = batch_norm::Stats::Batch { mean_out, var_out };
+        let stats = batch_norm::Stats::Batch {
+            mean_out,
+            var_out,
+            replicas,
+            rows_out,
+        };
         self.tape
             .record(|c| batch_norm::forward(c, self.id, gamma.id, beta.id, stats, eps))
     }

@@ -3,9 +3,9 @@
 
 use crate::error::{InLayer, LayerError, Result, config_error};
 use crate::module::Module;
-use hinet_autograd::{Float, ParamId, ParamStore, Var};
+use hinet_autograd::{Float, ParamId, ParamStore, ReplicaSum, Var};
 use ndarray::ArrayD;
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 
 #[derive(Debug)]
 struct Pending<F> {
@@ -28,6 +28,8 @@ pub struct BatchNorm1d<F> {
     eps: f64,
     momentum: f64,
     training: bool,
+    /// The other replicas of a data-parallel job (sync batch norm), if any.
+    replicas: Option<Arc<dyn ReplicaSum<F>>>,
     pending: Mutex<Pending<F>>,
 }
 
@@ -65,6 +67,7 @@ impl<F: Float> BatchNorm1d<F> {
             eps,
             momentum,
             training: true,
+            replicas: None,
             pending: Mutex::new(Pending {
                 mean: vec![F::zero(); features],
                 var: vec![F::zero(); features],
@@ -72,6 +75,12 @@ impl<F: Float> BatchNorm1d<F> {
                 fresh: false,
             }),
         })
+    }
+
+    /// Sync batch norm: in training, the statistics are those of the global batch over every
+    /// replica of a data-parallel job (`None`: this process's batch only, the default).
+    pub fn set_replicas(&mut self, replicas: Option<Arc<dyn ReplicaSum<F>>>) {
+        self.replicas = replicas;
     }
 
     /// Normalises `x` `[n, features]`.
@@ -88,10 +97,19 @@ impl<F: Float> BatchNorm1d<F> {
         if self.training {
             let mut p = self.pending.lock().unwrap_or_else(|e| e.into_inner());
             let p = &mut *p;
+            let mut rows = 0;
             let y = x
-                .batch_norm_train(gamma, beta, self.eps, &mut p.mean, &mut p.var)
+                .batch_norm_train_synced(
+                    gamma,
+                    beta,
+                    self.eps,
+                    &mut p.mean,
+                    &mut p.var,
+                    self.replicas.as_ref(),
+                    &mut rows,
+                )
                 .in_layer(&self.name)?;
-            p.rows = x.with_value(|v| v.shape()[0]);
+            p.rows = rows;
             p.fresh = true;
             Ok(y)
         } else {

@@ -32,6 +32,13 @@ impl<F: Float> InputLayer<F> {
         self.fields.out_features()
     }
 
+    /// Sync batch norm across the replicas of a data-parallel job (see [`crate::Model::set_replicas`]).
+    pub(crate) fn set_replicas(&mut self, replicas: Option<std::sync::Arc<dyn hinet_autograd::ReplicaSum<F>>>) {
+        if let Some(n) = &mut self.norm {
+            n.set_replicas(replicas);
+        }
+    }
+
     /// The embedding tables (for sparse optimiser groups).
     pub fn tables(&self) -> Vec<ParamId> {
         self.fields.fields().iter().map(|e| e.table()).collect()

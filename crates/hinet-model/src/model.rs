@@ -100,6 +100,14 @@ impl<F: Float> Model<F> {
         self.input.tables()
     }
 
+    /// Data-parallel training: the input batch norm (`input_batch_norm`) normalises with the
+    /// statistics of the global batch, summed across `replicas` (sync batch norm), so N
+    /// replicas of batch b train as one process of batch N x b. `None` (the default): this
+    /// process's batch alone. Nothing else in the model depends on other rows of the batch.
+    pub fn set_replicas(&mut self, replicas: Option<std::sync::Arc<dyn hinet_autograd::ReplicaSum<F>>>) {
+        self.input.set_replicas(replicas);
+    }
+
     /// SAN's M x M weights (row i: how scenario i attends to the others), if the model has SAN.
     pub fn san_attention(&self, store: &ParamStore<F>) -> Result<Option<Array2<F>>> {
         match &self.body {

@@ -331,6 +331,25 @@ impl<F: Float> Trainer<F> {
         &mut self.optimizer
     }
 
+    /// Takes the trainer apart: model, parameters, optimiser and step count (a data-parallel
+    /// trainer shards them; [`Trainer::from_parts`] puts a gathered one back together).
+    pub fn into_parts(self) -> (Model<F>, ParamStore<F>, Optimizer<F>, u64) {
+        (self.model, self.store, self.optimizer, self.step)
+    }
+
+    /// A trainer from parts that belong together: `store` holds `model`'s parameters and
+    /// `optimizer` was built over it (as [`Trainer::into_parts`] returns them).
+    pub fn from_parts(model: Model<F>, store: ParamStore<F>, optimizer: Optimizer<F>, step: u64) -> Self {
+        Self {
+            model,
+            store,
+            optimizer,
+            grads: Gradients::new(),
+            ws: Workspace::default(),
+            step,
+        }
+    }
+
     /// Steps taken (including those before a resume).
     pub fn steps(&self) -> u64 {
         self.step

@@ -12,6 +12,26 @@ use crate::float::Float;
 use crate::pool::BufferPool;
 use crate::tape::{BackwardCtx, ForwardCtx, NodeId};
 use ndarray::{ArrayD, ArrayViewD};
+use std::sync::Arc;
+
+/// Sums per-feature statistics across the replicas of a data-parallel job, so that batch
+/// normalisation sees the statistics of the global batch (sync batch norm). Every replica
+/// calls [`ReplicaSum::sum`] the same number of times, in the same order, with slices of the
+/// same length; on return each holds the element-wise sum over all replicas (the same values
+/// on every replica).
+pub trait ReplicaSum<F>: Send + Sync + std::fmt::Debug {
+    /// Replaces `values` by their element-wise sum over all replicas.
+    fn sum(&self, values: &mut [F]) -> std::result::Result<(), String>;
+}
+
+/// A sync batch norm's link to the other replicas, kept for the backward sweep.
+struct SyncStats<F> {
+    replicas: Arc<dyn ReplicaSum<F>>,
+    /// This replica's rows over the global batch's rows (`n_k / N`): the weight of its sums.
+    share: F,
+    /// Rows of this replica (`n_k`).
+    rows: F,
+}
 
 pub(crate) struct BatchNorm<F> {
     x: NodeId,
@@ -21,6 +41,7 @@ pub(crate) struct BatchNorm<F> {
     mean: ArrayD<F>,
     inv_std: ArrayD<F>,
     training: bool,
+    sync: Option<SyncStats<F>>,
 }
 
 /// Where the statistics come from.
@@ -30,6 +51,10 @@ pub(crate) enum Stats<'a, F> {
     Batch {
         mean_out: &'a mut [F],
         var_out: &'a mut [F],
+        /// The other replicas of a data-parallel job: statistics over all of their rows.
+        replicas: Option<&'a Arc<dyn ReplicaSum<F>>>,
+        /// Rows of the global batch (all replicas), written for the caller's running averages.
+        rows_out: &'a mut usize,
     },
     /// Running statistics (inference), as tape nodes of shape `[features]`.
     Running { mean: NodeId, var: NodeId },
@@ -90,13 +115,19 @@ pub(crate) fn forward<F: Float>(
     let mut mean = ctx.pool.zeros(&[d]);
     let mut inv_std = ctx.pool.zeros(&[d]);
     let training = matches!(stats, Stats::Batch { .. });
+    let mut sync = None;
     {
         let (Some(m), Some(r)) = (mean.as_slice_mut(), inv_std.as_slice_mut()) else {
             unreachable!("pool tensors are contiguous");
         };
         match stats {
-            Stats::Batch { mean_out, var_out } => {
-                if n == 0 {
+            Stats::Batch {
+                mean_out,
+                var_out,
+                replicas,
+                rows_out,
+            } => {
+                if n == 0 && replicas.is_none() {
                     return Err(AutogradError::BadShape {
                         op: "batch_norm",
                         shape: vec![n, d],
@@ -111,27 +142,60 @@ pub(crate) fn forward<F: Float>(
                         why: "statistics outputs need one value per feature",
                     });
                 }
-                let inv_n = F::one() / F::of(n as f64);
+                // Per-feature sums and the row count, summed over the replicas when there are
+                // any (one extra element carries the count).
+                let mut acc_buf = ctx.pool.zeros(&[d + 1]);
+                let acc = acc_buf.as_slice_mut().or_bug("batch_norm");
                 for row in xs.chunks_exact(d) {
-                    m.iter_mut().zip(row).for_each(|(m, &x)| *m += x);
+                    acc.iter_mut().zip(row).for_each(|(a, &x)| *a += x);
                 }
-                m.iter_mut().for_each(|m| *m *= inv_n);
+                acc[d] = F::of(n as f64);
+                let reduce = |v: &mut [F]| -> Result<()> {
+                    match replicas {
+                        Some(rep) => rep.sum(v).map_err(|why| AutogradError::BadArgument {
+                            op: "batch_norm (sync across replicas)",
+                            why,
+                        }),
+                        None => Ok(()),
+                    }
+                };
+                reduce(acc)?;
+                let total = acc[d].f64().round();
+                if total < 1.0 {
+                    return Err(AutogradError::BadShape {
+                        op: "batch_norm",
+                        shape: vec![n, d],
+                        why: "training mode needs at least one row (over all replicas)",
+                    });
+                }
+                *rows_out = total as usize;
+                let inv_n = F::one() / F::of(total);
+                m.iter_mut().zip(acc.iter()).for_each(|(m, &s)| *m = s * inv_n);
                 // Two passes (mean, then squared deviations) for accuracy over sum(x^2) - mu^2.
+                acc.iter_mut().for_each(|a| *a = F::zero());
                 for row in xs.chunks_exact(d) {
-                    for ((v, &x), &mu) in r.iter_mut().zip(row).zip(m.iter()) {
+                    for ((v, &x), &mu) in acc.iter_mut().zip(row).zip(m.iter()) {
                         *v += (x - mu) * (x - mu);
                     }
                 }
-                for ((rv, vo), (mo, &mu)) in r
+                reduce(&mut acc[..d])?;
+                for (((rv, &dev), vo), (mo, &mu)) in r
                     .iter_mut()
+                    .zip(acc.iter())
                     .zip(var_out.iter_mut())
                     .zip(mean_out.iter_mut().zip(m.iter()))
                 {
-                    let var = *rv * inv_n;
+                    let var = dev * inv_n;
                     *vo = var;
                     *mo = mu;
                     *rv = F::one() / (var + eps).sqrt();
                 }
+                sync = replicas.map(|rep| SyncStats {
+                    replicas: Arc::clone(rep),
+                    share: F::of(n as f64 / total),
+                    rows: F::of(n as f64),
+                });
+                ctx.pool.recycle(acc_buf);
             }
             Stats::Running { mean: rm, var: rv } => {
                 let rm = features(ctx.value(rm), d, "running mean needs one value per feature")?;
@@ -164,6 +228,7 @@ pub(crate) fn forward<F: Float>(
             mean,
             inv_std,
             training,
+            sync,
         }),
     ))
 }
@@ -206,16 +271,33 @@ impl<F: Float> Backward<F> for BatchNorm<F> {
         }
         let s = sums.as_slice().or_bug(bug);
         let (s_dy, s_dyx) = s.split_at(d);
+        // gamma and beta get this replica's own sums: the data-parallel trainer weights and
+        // adds the replicas' parameter gradients itself.
         if let Some(mut gg) = ctx.grad_mut(self.gamma) {
             gg.iter_mut().zip(s_dyx).for_each(|(a, &b)| *a += b);
         }
         if let Some(mut gb) = ctx.grad_mut(self.beta) {
             gb.iter_mut().zip(s_dy).for_each(|(a, &b)| *a += b);
         }
+        // x's gradient needs the sums over the global batch. Replica k's dy is the gradient of
+        // its own mean loss, N / n_k times its share of the global loss's; so the global sums
+        // are sum_k (n_k / N) s_k, and in replica k's units dx = gamma r (dy - S / n_k -
+        // x^ S' / n_k) (docs/autograd.md, "Sync batch norm"). One replica: S = s, n_k = N.
+        let mut global = Vec::new();
+        let (s_dy, s_dyx, inv_n) = match &self.sync {
+            Some(sync) if self.training => {
+                global.extend(s.iter().map(|&v| v * sync.share));
+                if let Err(why) = sync.replicas.sum(&mut global) {
+                    panic!("batch_norm backward: summing across replicas failed: {why}");
+                }
+                let (a, b) = global.split_at(d);
+                (a, b, F::one() / sync.rows.max(F::one()))
+            }
+            _ => (s_dy, s_dyx, F::one() / F::of(n.max(1) as f64)),
+        };
         let training = self.training;
         if let Some(mut gx) = ctx.grad_mut(self.x) {
             let gx = gx.as_slice_mut().or_bug(bug);
-            let inv_n = F::one() / F::of(n.max(1) as f64);
             for ((grow, xrow), drow) in gx
                 .chunks_exact_mut(step)
                 .zip(xs.chunks_exact(step))

@@ -159,6 +159,16 @@ impl<F: Float> Optimizer<F> {
         })
     }
 
+    /// Stops updating `params` (their state is dropped, and they leave their groups): for
+    /// parameters that something else updates, such as embedding tables sharded across the
+    /// processes of a data-parallel job, whose stand-ins in this store change shape each step.
+    pub fn detach(&mut self, params: &[ParamId]) {
+        self.slots.retain(|s| !params.contains(&s.id));
+        for g in &mut self.groups {
+            g.params.retain(|p| !params.contains(p));
+        }
+    }
+
     /// The update rule.
     pub fn kind(&self) -> &OptimizerKind {
         &self.kind

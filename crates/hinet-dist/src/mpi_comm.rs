@@ -1,0 +1,156 @@
+//! `MpiComm`: the ranks of a job as MPI processes (`mpirun -np N`, Slurm's `srun`, the
+//! Kubernetes MPI Operator), over the system's MPI library through rsmpi.
+//!
+//! MPI's default error handler ends the job on a failed collective, and a process that exits
+//! without finalising makes `mpirun` stop the others: no rank waits forever for a dead peer.
+
+use crate::comm::Communicator;
+use crate::error::{DistError, Result};
+use mpi::Count;
+use mpi::collective::SystemOperation;
+use mpi::datatype::{Partition, PartitionMut};
+use mpi::environment::Universe;
+use mpi::topology::SimpleCommunicator;
+use mpi::traits::{Communicator as _, CommunicatorCollectives};
+
+/// The world communicator of an MPI job. Create one per process, at its start; MPI is
+/// finalised when it is dropped.
+pub struct MpiComm {
+    world: SimpleCommunicator,
+    rank: usize,
+    size: usize,
+    // Dropped last: finalises MPI.
+    _universe: Universe,
+}
+
+impl std::fmt::Debug for MpiComm {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("MpiComm")
+            .field("rank", &self.rank)
+            .field("size", &self.size)
+            .finish()
+    }
+}
+
+impl MpiComm {
+    /// Initialises MPI (once per process); `None` when it was initialised already.
+    pub fn init() -> Option<MpiComm> {
+        let universe = mpi::initialize()?;
+        let world = universe.world();
+        let (rank, size) = (world.rank().max(0) as usize, world.size().max(1) as usize);
+        Some(MpiComm {
+            world,
+            rank,
+            size,
+            _universe: universe,
+        })
+    }
+
+    /// Whether this process was started by an MPI launcher (its environment says so), without
+    /// initialising MPI.
+    pub fn launched() -> bool {
+        ["OMPI_COMM_WORLD_SIZE", "PMI_SIZE", "PMIX_RANK", "MPI_LOCALNRANKS"]
+            .iter()
+            .any(|v| std::env::var_os(v).is_some())
+    }
+
+    fn count(&self, n: usize, op: &'static str) -> Result<Count> {
+        Count::try_from(n).map_err(|_| DistError::Comm {
+            rank: self.rank,
+            op,
+            why: format!("a message of {n} bytes is larger than MPI counts allow"),
+        })
+    }
+}
+
+fn offsets(counts: &[Count]) -> Vec<Count> {
+    counts
+        .iter()
+        .scan(0, |acc, &c| {
+            let at = *acc;
+            *acc += c;
+            Some(at)
+        })
+        .collect()
+}
+
+impl Communicator for MpiComm {
+    fn rank(&self) -> usize {
+        self.rank
+    }
+
+    fn size(&self) -> usize {
+        self.size
+    }
+
+    fn sum_f32(&self, values: &mut [f32]) -> Result<()> {
+        let send = values.to_vec();
+        self.world.all_reduce_into(&send[..], values, SystemOperation::sum());
+        Ok(())
+    }
+
+    fn sum_f64(&self, values: &mut [f64]) -> Result<()> {
+        let send = values.to_vec();
+        self.world.all_reduce_into(&send[..], values, SystemOperation::sum());
+        Ok(())
+    }
+
+    fn all_to_all(&self, send: &[Vec<u8>]) -> Result<Vec<Vec<u8>>> {
+        let op = "all-to-all";
+        if send.len() != self.size {
+            return Err(DistError::Mismatch {
+                rank: self.rank,
+                why: format!("{op}: {} messages for {} ranks", send.len(), self.size),
+            });
+        }
+        let send_counts = send
+            .iter()
+            .map(|m| self.count(m.len(), op))
+            .collect::<Result<Vec<Count>>>()?;
+        let mut recv_counts = vec![0 as Count; self.size];
+        self.world.all_to_all_into(&send_counts[..], &mut recv_counts[..]);
+        let flat: Vec<u8> = send.concat();
+        let send_offsets = offsets(&send_counts);
+        let recv_offsets = offsets(&recv_counts);
+        let total: usize = recv_counts.iter().map(|&c| c.max(0) as usize).sum();
+        let mut recv = vec![0u8; total];
+        {
+            let partition = Partition::new(&flat[..], &send_counts[..], &send_offsets[..]);
+            let mut into = PartitionMut::new(&mut recv[..], &recv_counts[..], &recv_offsets[..]);
+            self.world.all_to_all_varcount_into(&partition, &mut into);
+        }
+        Ok(recv_offsets
+            .iter()
+            .zip(&recv_counts)
+            .map(|(&at, &c)| recv[at as usize..(at + c) as usize].to_vec())
+            .collect())
+    }
+
+    fn all_gather(&self, mine: &[u8]) -> Result<Vec<Vec<u8>>> {
+        let op = "all-gather";
+        let n = self.count(mine.len(), op)?;
+        let mut counts = vec![0 as Count; self.size];
+        self.world.all_gather_into(&n, &mut counts[..]);
+        let at = offsets(&counts);
+        let total: usize = counts.iter().map(|&c| c.max(0) as usize).sum();
+        let mut recv = vec![0u8; total];
+        {
+            let mut into = PartitionMut::new(&mut recv[..], &counts[..], &at[..]);
+            self.world.all_gather_varcount_into(mine, &mut into);
+        }
+        Ok(at
+            .iter()
+            .zip(&counts)
+            .map(|(&a, &c)| recv[a as usize..(a + c) as usize].to_vec())
+            .collect())
+    }
+
+    fn barrier(&self) -> Result<()> {
+        self.world.barrier();
+        Ok(())
+    }
+
+    fn abort(&self, code: i32) -> ! {
+        self.world.abort(code)
+    }
+}
