@@ -9,6 +9,7 @@
 //! - [`optim`]: optimisers ([`hinet_optim`]).
 //! - [`model`]: HiNet, its baselines, metrics and checkpoints ([`hinet_model`]).
 //! - [`data`]: schemas, CSV readers, presets and the synthetic generator ([`hinet_data`]).
+//! - [`dist`]: data-parallel training across processes (MPI) or threads ([`hinet_dist`]).
 //!
 //! The `hinet` command (src/main.rs, docs/cli.md) trains, evaluates and benchmarks the model.
 //!
@@ -26,6 +27,7 @@
 
 pub use hinet_autograd as autograd;
 pub use hinet_data as data;
+pub use hinet_dist as dist;
 pub use hinet_kernels as kernels;
 pub use hinet_layers as layers;
 pub use hinet_model as model;

@@ -108,8 +108,33 @@ fn threads_of(n: i64) -> anyhow::Result<usize> {
     }
 }
 
+/// `(rank, ranks)` when an MPI launcher (mpirun, srun) started this process, from its
+/// environment (read before MPI is initialised).
+pub fn launcher_ranks() -> Option<(usize, usize)> {
+    let var = |names: &[&str]| {
+        names
+            .iter()
+            .find_map(|n| std::env::var(n).ok().and_then(|v| v.parse::<usize>().ok()))
+    };
+    let size = var(&["OMPI_COMM_WORLD_SIZE", "PMI_SIZE", "PMIX_SIZE"])?;
+    let rank = var(&["OMPI_COMM_WORLD_RANK", "PMI_RANK", "PMIX_RANK"]).unwrap_or(0);
+    Some((rank, size))
+}
+
+/// Ranks of this job on this machine, from the launcher's environment.
+fn local_ranks() -> usize {
+    ["OMPI_COMM_WORLD_LOCAL_SIZE", "MPI_LOCALNRANKS", "SLURM_NTASKS_PER_NODE"]
+        .iter()
+        .find_map(|n| std::env::var(n).ok().and_then(|v| v.parse::<usize>().ok()))
+        .unwrap_or(1)
+        .max(1)
+}
+
 fn init_logging(quiet: bool, verbose: u8) {
+    // Under mpirun only rank 0 logs (errors excepted): N copies of each line help nobody.
+    let follower = launcher_ranks().is_some_and(|(rank, size)| size > 1 && rank > 0);
     let level = match (quiet, verbose) {
+        _ if follower => Level::ERROR,
         (true, _) => Level::WARN,
         (false, 0) => Level::INFO,
         (false, 1) => Level::DEBUG,
@@ -129,7 +154,13 @@ pub fn main() -> ExitCode {
     let cli = Cli::parse();
     init_logging(cli.quiet, cli.verbose);
     let result = (|| -> anyhow::Result<()> {
-        let threads = cli.threads.map(threads_of).transpose()?;
+        let mut threads = cli.threads.map(threads_of).transpose()?;
+        // Ranks sharing a machine share its cores: by default each takes its part.
+        let local = local_ranks();
+        if threads.is_none() && local > 1 && launcher_ranks().is_some() {
+            let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+            threads = Some((cores / local).max(1));
+        }
         let max_memory = cli
             .max_memory
             .as_deref()

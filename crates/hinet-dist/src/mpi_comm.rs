@@ -7,20 +7,45 @@
 use crate::comm::Communicator;
 use crate::error::{DistError, Result};
 use mpi::Count;
+use mpi::Threading;
 use mpi::collective::SystemOperation;
 use mpi::datatype::{Partition, PartitionMut};
 use mpi::environment::Universe;
 use mpi::topology::SimpleCommunicator;
 use mpi::traits::{Communicator as _, CommunicatorCollectives};
+use std::mem::ManuallyDrop;
+use std::thread::ThreadId;
 
 /// The world communicator of an MPI job. Create one per process, at its start; MPI is
 /// finalised when it is dropped.
+///
+/// MPI is initialised in its "funneled" mode: only the thread that created the communicator
+/// calls MPI (the training loop's thread; the compute kernels' threads never do). Every
+/// collective checks that it runs on that thread and returns an error otherwise.
 pub struct MpiComm {
     world: SimpleCommunicator,
     rank: usize,
     size: usize,
-    // Dropped last: finalises MPI.
-    _universe: Universe,
+    owner: ThreadId,
+    // Finalises MPI when dropped on the owner thread.
+    universe: ManuallyDrop<Universe>,
+}
+
+// SAFETY: MPI handles are plain values that any thread may hold; what MPI forbids in funneled
+// mode is *calling* it from a thread other than the one that initialised it. Every method that
+// calls MPI first checks `owner` (`MpiComm::on_owner`), `abort` excepted (ending the job is
+// allowed to be best effort), and `Drop` finalises only on the owner thread.
+unsafe impl Send for MpiComm {}
+// SAFETY: as for `Send`: shared references only reach MPI through the owner-thread check.
+unsafe impl Sync for MpiComm {}
+
+impl Drop for MpiComm {
+    fn drop(&mut self) {
+        if std::thread::current().id() == self.owner {
+            // SAFETY: dropped once, here, on the thread that initialised MPI.
+            unsafe { ManuallyDrop::drop(&mut self.universe) };
+        }
+    }
 }
 
 impl std::fmt::Debug for MpiComm {
@@ -35,15 +60,28 @@ impl std::fmt::Debug for MpiComm {
 impl MpiComm {
     /// Initialises MPI (once per process); `None` when it was initialised already.
     pub fn init() -> Option<MpiComm> {
-        let universe = mpi::initialize()?;
+        let (universe, _level) = mpi::initialize_with_threading(Threading::Funneled)?;
         let world = universe.world();
         let (rank, size) = (world.rank().max(0) as usize, world.size().max(1) as usize);
         Some(MpiComm {
             world,
             rank,
             size,
-            _universe: universe,
+            owner: std::thread::current().id(),
+            universe: ManuallyDrop::new(universe),
         })
+    }
+
+    fn on_owner(&self, op: &'static str) -> Result<()> {
+        if std::thread::current().id() == self.owner {
+            Ok(())
+        } else {
+            Err(DistError::Comm {
+                rank: self.rank,
+                op,
+                why: "called from a thread other than the one that initialised MPI".into(),
+            })
+        }
     }
 
     /// Whether this process was started by an MPI launcher (its environment says so), without
@@ -84,12 +122,14 @@ impl Communicator for MpiComm {
     }
 
     fn sum_f32(&self, values: &mut [f32]) -> Result<()> {
+        self.on_owner("sum")?;
         let send = values.to_vec();
         self.world.all_reduce_into(&send[..], values, SystemOperation::sum());
         Ok(())
     }
 
     fn sum_f64(&self, values: &mut [f64]) -> Result<()> {
+        self.on_owner("sum")?;
         let send = values.to_vec();
         self.world.all_reduce_into(&send[..], values, SystemOperation::sum());
         Ok(())
@@ -97,6 +137,7 @@ impl Communicator for MpiComm {
 
     fn all_to_all(&self, send: &[Vec<u8>]) -> Result<Vec<Vec<u8>>> {
         let op = "all-to-all";
+        self.on_owner(op)?;
         if send.len() != self.size {
             return Err(DistError::Mismatch {
                 rank: self.rank,
@@ -128,6 +169,7 @@ impl Communicator for MpiComm {
 
     fn all_gather(&self, mine: &[u8]) -> Result<Vec<Vec<u8>>> {
         let op = "all-gather";
+        self.on_owner(op)?;
         let n = self.count(mine.len(), op)?;
         let mut counts = vec![0 as Count; self.size];
         self.world.all_gather_into(&n, &mut counts[..]);
@@ -146,6 +188,7 @@ impl Communicator for MpiComm {
     }
 
     fn barrier(&self) -> Result<()> {
+        self.on_owner("barrier")?;
         self.world.barrier();
         Ok(())
     }

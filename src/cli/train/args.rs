@@ -85,6 +85,11 @@ pub struct TrainArgs {
     /// this many rows.
     #[arg(long, value_name = "ROWS", default_value_t = 262_144)]
     pub shuffle_buffer: i64,
+    /// Under mpirun: where the embedding tables live. `sharded` (row r on rank r mod N, with its
+    /// optimiser state), `replicated` (every rank holds them all), or `auto`: sharded from one
+    /// million rows in all. See docs/distributed.md.
+    #[arg(long, value_name = "sharded|replicated|auto", default_value = "auto")]
+    pub embeddings: String,
 }
 
 /// Most epochs a run may ask for.

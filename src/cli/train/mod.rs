@@ -6,6 +6,7 @@
 
 mod args;
 mod best;
+mod distributed;
 mod outputs;
 mod source;
 
@@ -201,8 +202,46 @@ fn diverged(
     )
 }
 
-/// Runs `hinet train`.
+/// The other ranks when this process is one of several started by an MPI launcher.
+#[cfg(feature = "mpi")]
+fn world() -> Result<Option<std::sync::Arc<dyn hinet_dist::Communicator>>> {
+    use hinet_dist::{Communicator, MpiComm};
+    if !MpiComm::launched() {
+        return Ok(None);
+    }
+    let comm = MpiComm::init().ok_or_else(|| anyhow!("MPI could not be initialised"))?;
+    Ok((comm.size() > 1).then(|| std::sync::Arc::new(comm) as std::sync::Arc<dyn Communicator>))
+}
+
+/// Without the `mpi` feature, N copies started by mpirun would each train alone (and write the
+/// same outputs): refused.
+#[cfg(not(feature = "mpi"))]
+fn world() -> Result<Option<std::sync::Arc<dyn hinet_dist::Communicator>>> {
+    match super::launcher_ranks() {
+        Some((_, n)) if n > 1 => bail!(
+            "started as one of {n} MPI ranks, but this hinet was built without MPI: build it with `cargo build              --release --features mpi` (docs/distributed.md)"
+        ),
+        _ => Ok(None),
+    }
+}
+
+/// Runs `hinet train`: on one process, or as one rank of a data-parallel job under mpirun.
 pub fn run(args: &TrainArgs, globals: Globals) -> Result<()> {
+    match world()? {
+        None => run_alone(args, globals),
+        Some(comm) => match distributed::run(args, globals, std::sync::Arc::clone(&comm)) {
+            Ok(()) => Ok(()),
+            Err(e) => {
+                // Every rank's error reaches the user with its rank, and ends the whole job:
+                // no other rank waits for this one.
+                eprintln!("error: rank {} of {}: {e:#}", comm.rank(), comm.size());
+                comm.abort(1)
+            }
+        },
+    }
+}
+
+fn run_alone(args: &TrainArgs, globals: Globals) -> Result<()> {
     let start = Instant::now();
     // 1. Every number, before anything is read.
     let settings = Settings::of(args)?;

@@ -74,11 +74,17 @@ impl CheckpointOut {
         extra: &BTreeMap<String, String>,
         epoch: usize,
     ) -> Result<()> {
+        self.save_with(|temp| Ok(trainer.save(temp, extra)?), epoch)
+    }
+
+    /// Writes the checkpoint with `write` (given a temporary path beside it), then renames it
+    /// into place.
+    pub(super) fn save_with(&mut self, write: impl FnOnce(&Path) -> Result<()>, epoch: usize) -> Result<()> {
         self.notice_change();
         // Stamp the file before it takes the checkpoint's name (a rename keeps its inode, size
         // and time): stamped after, a file another program wrote in between would pass as ours.
         let temp = files::temp_path(&self.target);
-        trainer.save(&temp, extra)?;
+        write(&temp)?;
         let written = stamp(&temp);
         if let Err(e) = std::fs::rename(&temp, &self.target) {
             let _ = std::fs::remove_file(&temp);

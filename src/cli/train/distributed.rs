@@ -1,0 +1,468 @@
+//! `mpirun -np N hinet train ...`: one model trained by N ranks (docs/distributed.md).
+//!
+//! Every rank reads the data and keeps its share of each split (row i of a split on rank
+//! i mod N), so each holds 1/N of the rows; the dense normaliser is fitted on the whole
+//! training split (the same on every rank). `--batch-size` is per rank: N ranks of batch b train
+//! as one process of batch N x b would. Each epoch every rank takes the same number of steps;
+//! validation and test metrics are exact over all ranks' rows. Rank 0 logs, prints, writes the
+//! checkpoint (gathered into the one-process format) and the report. An error on any rank is
+//! printed with its rank and ends the whole job.
+
+use super::super::Globals;
+use super::super::config;
+use super::super::data::{self, DataDesc};
+use super::super::eval::stored_normalizer;
+use super::super::report::{self, Versions};
+use super::args::{Settings, TrainArgs, optimizer_kind};
+use super::outputs::{check_outputs, input_paths};
+use super::{EpochRecord, progress_bar, resume_info, stored_epoch};
+use anyhow::{Context, Result, anyhow, bail};
+use hinet_data::{Batch, Dataset, FeatureSpec, Splits};
+use hinet_dist::{CommStats, Communicator, DistOptions, DistTrainer, EmbeddingPlacement};
+use hinet_model::{MetricsTable, ModelConfig, TrainOptions};
+use serde::Serialize;
+use std::collections::BTreeMap;
+use std::path::Path;
+use std::sync::Arc;
+use std::time::Instant;
+
+#[derive(Serialize)]
+struct DistReport<'a> {
+    command: &'static str,
+    versions: Versions,
+    ranks: usize,
+    embeddings: &'static str,
+    seed: u64,
+    config: &'a ModelConfig,
+    optimizer: String,
+    lr: f64,
+    batch_size_per_rank: usize,
+    global_batch_size: usize,
+    epochs: usize,
+    data: &'a DataDesc,
+    rows: [usize; 3],
+    history: &'a [EpochRecord],
+    best_epoch: Option<usize>,
+    test: Option<&'a MetricsTable>,
+    test_mean_auc: Option<f64>,
+    train_rows_per_second: f64,
+    /// Share of the training time that rank 0 spent in collectives (waits included).
+    comm_share: f64,
+    comm: CommStatsReport,
+    total_seconds: f64,
+    peak_rss_bytes_rank0: Option<u64>,
+}
+
+#[derive(Serialize)]
+struct CommStatsReport {
+    steps: u64,
+    comm_seconds: f64,
+    step_seconds: f64,
+    exchange_bytes: u64,
+    allreduce_bytes: u64,
+}
+
+impl From<CommStats> for CommStatsReport {
+    fn from(s: CommStats) -> Self {
+        Self {
+            steps: s.steps,
+            comm_seconds: s.comm_seconds,
+            step_seconds: s.step_seconds,
+            exchange_bytes: s.exchange_bytes,
+            allreduce_bytes: s.allreduce_bytes,
+        }
+    }
+}
+
+fn placement(name: &str) -> Result<EmbeddingPlacement> {
+    Ok(match name {
+        "sharded" => EmbeddingPlacement::Sharded,
+        "replicated" => EmbeddingPlacement::Replicated,
+        "auto" => EmbeddingPlacement::default(),
+        other => bail!("--embeddings {other:?}: expected sharded, replicated or auto"),
+    })
+}
+
+/// Keeps rows `rank, rank + n, ...` of `data`.
+fn keep_share(data: &mut Dataset, rank: usize, n: usize) -> Result<()> {
+    let rows: Vec<usize> = (rank..data.len()).step_by(n).collect();
+    data.keep_rows(&rows)?;
+    Ok(())
+}
+
+/// The batches of `data`, in order (each rank's share of validation or test).
+fn batches_of(data: &Dataset, size: usize) -> Vec<Batch> {
+    let mut out = Vec::new();
+    let mut iter = data.batches(size, None);
+    loop {
+        let mut b = Batch::new();
+        if !iter.next_into(&mut b) {
+            break;
+        }
+        out.push(b);
+    }
+    out
+}
+
+/// Metrics over every rank's share of a split (`None` when the split is empty everywhere).
+fn metrics(
+    trainer: &mut DistTrainer<f32>,
+    data: &Dataset,
+    total: usize,
+    spec: &FeatureSpec,
+    batch: usize,
+) -> Result<Option<MetricsTable>> {
+    if total == 0 {
+        return Ok(None);
+    }
+    let batches = batches_of(data, batch);
+    let inputs = batches
+        .iter()
+        .map(|b| data::input_of(b, spec))
+        .collect::<Result<Vec<_>>>()?;
+    Ok(Some(trainer.metrics(&mut inputs.into_iter())?))
+}
+
+/// Runs `hinet train` as rank `comm.rank()` of `comm.size()`.
+pub(super) fn run(args: &TrainArgs, globals: Globals, comm: Arc<dyn Communicator>) -> Result<()> {
+    let start = Instant::now();
+    let (rank, ranks) = (comm.rank(), comm.size());
+    let lead = rank == 0;
+    let settings = Settings::of(args)?;
+    let dist = DistOptions {
+        placement: placement(&args.embeddings)?,
+        ..DistOptions::default()
+    };
+    if args.stream {
+        bail!(
+            "--stream under mpirun: not supported yet; each rank reads the files into memory and keeps its 1/{ranks} \
+             of the rows (drop --stream)"
+        );
+    }
+    if args.plots.is_some() {
+        bail!("--plots under mpirun: not supported; the report (--report) has every epoch's numbers");
+    }
+    let options = TrainOptions {
+        optimizer: optimizer_kind(&args.optimizer)?,
+        lr: args.lr,
+        sparse_embeddings: args.sparse_embeddings,
+        clip_norm: args.clip_norm,
+        embedding_l2: args.embedding_l2,
+        max_memory_bytes: config::memory_limit(globals.max_memory).map(|l| l.bytes),
+        ..TrainOptions::default()
+    };
+    let resume = match &args.resume {
+        Some(path) => {
+            let info = resume_info(path)?;
+            let done = stored_epoch(&info, path)?;
+            if done >= settings.epochs {
+                bail!(
+                    "--resume {}: the checkpoint has trained {done} epochs already; --epochs counts from the start \
+                     of the run, so pass --epochs {} (or more)",
+                    path.display(),
+                    done.saturating_add(1)
+                );
+            }
+            Some((path.as_path(), info, done))
+        }
+        None => None,
+    };
+    let stored_desc = resume
+        .as_ref()
+        .and_then(|(_, info, _)| info.extra.get("data"))
+        .and_then(|s| serde_json::from_str::<DataDesc>(s).ok());
+    let desc = data::describe(&args.data, stored_desc.as_ref())?;
+    // Rank 0 writes the outputs: only it checks them and holds the checkpoint's lock.
+    let mut ckpt = if lead {
+        check_outputs(args, &input_paths(args, &desc))?
+    } else {
+        None
+    };
+
+    // The data: every rank reads it, splits it and keeps its share of each part.
+    let split_seed = args.data.split_seed.unwrap_or(data::DEFAULT_SPLIT_SEED);
+    let trained = resume.as_ref().map(|(_, info, _)| &info.config);
+    let source = match data::file_source(&desc, &args.data, split_seed, trained)? {
+        Some(fs) => data::load_file_source(fs)?,
+        None => data::load_source(&desc, &args.data, split_seed, trained)?,
+    };
+    if lead {
+        data::log_skips(source.report.as_ref());
+    }
+    let spec = source.data.spec.clone();
+    let [train_rows, valid_rows, test_rows] = source.data.split_indices(&source.split)?;
+    let counts = [train_rows.len(), valid_rows.len(), test_rows.len()];
+    let valid = source.data.subset(&valid_rows);
+    let test = source.data.subset(&test_rows);
+    let mut train = source.data;
+    train.keep_rows(&train_rows)?;
+    let mut splits = Splits { train, valid, test };
+    let normalizer = match (&resume, args.refit_normalizer) {
+        (Some((path, info, _)), false) => {
+            let n = stored_normalizer(info, path)?.ok_or_else(|| {
+                anyhow!(
+                    "checkpoint {}: it stores no dense normaliser; pass --refit-normalizer",
+                    path.display()
+                )
+            })?;
+            for part in [&mut splits.train, &mut splits.valid, &mut splits.test] {
+                n.apply(part)
+                    .with_context(|| format!("the dense normaliser of checkpoint {}", path.display()))?;
+            }
+            n
+        }
+        _ => splits.normalize()?,
+    };
+    for part in [&mut splits.train, &mut splits.valid, &mut splits.test] {
+        keep_share(part, rank, ranks)?;
+    }
+    if counts[0] < ranks {
+        bail!(
+            "{} training rows for {ranks} ranks: every rank needs at least one",
+            counts[0]
+        );
+    }
+    if lead {
+        tracing::info!(
+            "data: rows train {}, valid {}, test {}; {ranks} ranks, each with 1/{ranks} of every split",
+            counts[0],
+            counts[1],
+            counts[2]
+        );
+    }
+
+    // The model, the same on every rank, then sharded.
+    let (mut trainer, first_epoch, mut best_score) = match &resume {
+        Some((path, info, done)) => {
+            config::check_matches(&info.config, &spec, &format!("checkpoint {}", path.display()))?;
+            let (t, _) = DistTrainer::<f32>::resume(Arc::clone(&comm), path, &options, dist)?;
+            let best = info
+                .extra
+                .get("best_valid_score")
+                .and_then(|e| e.parse::<f64>().ok())
+                .filter(|b| b.is_finite());
+            (t, *done, best)
+        }
+        None => {
+            let config = config::model_config(args.config.as_deref(), &args.set, settings.embedding_dim, &spec, true)?;
+            (
+                DistTrainer::<f32>::new(Arc::clone(&comm), &config, args.seed, &options, dist)?,
+                0,
+                None,
+            )
+        }
+    };
+    let config = trainer.model().config().clone();
+    // Steps per epoch: the same on every rank (the smallest share's batches).
+    let mut shares = [splits.train.len() as f64];
+    let all = comm.all_gather(&(splits.train.len() as u64).to_le_bytes())?;
+    let smallest = all
+        .iter()
+        .filter_map(|b| b.get(..8).and_then(|b| b.try_into().ok()).map(u64::from_le_bytes))
+        .min()
+        .unwrap_or(0) as usize;
+    comm.sum_f64(&mut shares)?;
+    let batch_size = settings.batch_size.min(smallest.max(1));
+    let steps = smallest.div_ceil(batch_size);
+    if lead {
+        tracing::info!(
+            "model: {:?}, {} embedding tables {} ({} per rank); batch {batch_size} per rank, {} in all; {steps} steps \
+             per epoch",
+            config.architecture,
+            config.sparse.len(),
+            if trainer.sharded() {
+                "sharded by row"
+            } else {
+                "replicated"
+            },
+            hinet_model::human_bytes(trainer.table_bytes() as u64),
+            batch_size * ranks
+        );
+    }
+    let mut extra = BTreeMap::new();
+    extra.insert("feature_spec".to_string(), serde_json::to_string(&spec)?);
+    extra.insert("dense_normalizer".to_string(), serde_json::to_string(&normalizer)?);
+    extra.insert("data".to_string(), serde_json::to_string(&desc)?);
+    if let Some(text) = &source.schema_toml {
+        extra.insert("schema_toml".to_string(), text.clone());
+    }
+    extra.insert("split".to_string(), serde_json::to_string(&source.split)?);
+    extra.insert("seed".to_string(), args.seed.to_string());
+    extra.insert("ranks".to_string(), ranks.to_string());
+    extra.insert("hinet_version".to_string(), env!("CARGO_PKG_VERSION").to_string());
+
+    let eval_batch = settings.eval_batch_size;
+    let has_valid = counts[1] > 0;
+    let mut history: Vec<EpochRecord> = Vec::new();
+    let mut best_epoch = None;
+    let mut stale = 0;
+    let mut batch = Batch::new();
+    let mut train_seconds = 0.0;
+    for epoch in first_epoch + 1..=settings.epochs {
+        let pb = progress_bar(
+            steps * batch_size * ranks,
+            epoch,
+            settings.epochs,
+            globals.quiet || !lead,
+        );
+        let epoch_start = Instant::now();
+        // Each rank shuffles its own share, differently per rank and epoch.
+        let seed = args.seed ^ (epoch as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15) ^ (rank as u64) << 48;
+        let mut iter = splits.train.batches(batch_size, Some(seed));
+        let mut loss_sum = 0.0;
+        for _ in 0..steps {
+            if !iter.next_into(&mut batch) {
+                bail!("rank {rank}: ran out of training rows before the epoch's {steps} steps");
+            }
+            let input = data::input_of(&batch, &spec)?;
+            let loss = trainer.step(&input).map_err(|e| anyhow!("epoch {epoch}: {e}"))?;
+            loss_sum += loss;
+            pb.inc((batch.rows * ranks) as u64);
+        }
+        pb.finish_and_clear();
+        let seconds = epoch_start.elapsed().as_secs_f64();
+        train_seconds += seconds;
+        let valid_m = metrics(&mut trainer, &splits.valid, counts[1], &spec, eval_batch)?;
+        let valid_auc = valid_m.as_ref().and_then(data::mean_auc);
+        let valid_loss = valid_m.as_ref().map(data::total_logloss);
+        let score = valid_auc.or(valid_loss.map(|l| -l)).unwrap_or(f64::INFINITY);
+        let score = if score.is_nan() { f64::NEG_INFINITY } else { score };
+        let improved = best_score.is_none_or(|b| score > b || score == f64::INFINITY);
+        let record = EpochRecord {
+            epoch,
+            train_loss: loss_sum / steps.max(1) as f64,
+            train_logloss: f64::NAN,
+            train_auc: None,
+            valid_loss,
+            valid_auc,
+            valid_metrics: valid_m.clone(),
+            train_seconds: seconds,
+            rows_per_second: (steps * batch_size * ranks) as f64 / seconds.max(1e-9),
+            improved,
+        };
+        if lead {
+            tracing::info!(
+                "epoch {epoch}/{}: train loss {:.4}{} ({:.1} s, {:.0} rows/s over {ranks} ranks)",
+                settings.epochs,
+                record.train_loss,
+                match (valid_loss, valid_auc) {
+                    (Some(l), a) => format!(
+                        ", valid loss {l:.4}, valid mean AUC {}",
+                        a.map_or("n/a".into(), |a| format!("{a:.4}"))
+                    ),
+                    _ => String::new(),
+                },
+                seconds,
+                record.rows_per_second
+            );
+            if let Some(v) = &valid_m {
+                tracing::info!("validation:\n{}", data::brief(v));
+            }
+        }
+        history.push(record);
+        if improved {
+            best_score = Some(score);
+            best_epoch = Some(epoch);
+            stale = 0;
+            if args.checkpoint.is_some() {
+                extra.insert("epoch".to_string(), epoch.to_string());
+                extra.insert("best_valid_score".to_string(), score.to_string());
+                match &mut ckpt {
+                    Some(out) => out.save_with(|temp| Ok(trainer.save(temp, &extra)?), epoch)?,
+                    // The other ranks send their shards to rank 0, which writes.
+                    None => trainer.save(Path::new(""), &extra)?,
+                }
+            }
+        } else {
+            stale += 1;
+            if let Some(p) = settings.patience
+                && stale >= p
+                && has_valid
+            {
+                if lead {
+                    tracing::info!("early stop: {stale} epochs without a better validation AUC");
+                }
+                break;
+            }
+        }
+    }
+    if let Some(out) = &mut ckpt {
+        out.notice_change();
+    }
+    // Test metrics of the model as trained (the last epoch).
+    let last = history.last().map(|r| r.epoch);
+    if lead && best_epoch.is_some() && best_epoch != last {
+        tracing::info!(
+            "the best validation score was epoch {}'s (in the checkpoint); the test metrics below are the last \
+             epoch's model",
+            best_epoch.unwrap_or(0)
+        );
+    }
+    let (part, rows) = if counts[2] > 0 {
+        (&splits.test, counts[2])
+    } else {
+        (&splits.valid, counts[1])
+    };
+    let test = metrics(&mut trainer, part, rows, &spec, eval_batch)?;
+    let stats = trainer.stats();
+    if lead {
+        match &test {
+            Some(t) => {
+                outln!(
+                    "{} metrics ({} rows, {ranks} ranks):",
+                    if counts[2] > 0 { "Test" } else { "Validation" },
+                    rows
+                );
+                out!("{}", t.to_table());
+                if let Some(m) = data::mean_auc(t) {
+                    outln!("mean AUC over scenarios and tasks: {m:.4}");
+                }
+            }
+            None => outln!("Nothing to evaluate: the data has no test or validation rows."),
+        }
+        tracing::info!(
+            "communication: {:.1} % of the step time on rank 0 ({:.2} s of {:.2} s over {} steps; {} exchanged, {} \
+             summed)",
+            100.0 * stats.comm_seconds / stats.step_seconds.max(1e-9),
+            stats.comm_seconds,
+            stats.step_seconds,
+            stats.steps,
+            hinet_model::human_bytes(stats.exchange_bytes),
+            hinet_model::human_bytes(stats.allreduce_bytes)
+        );
+    }
+    if lead && let Some(path) = &args.report {
+        let trained_rows: usize = history.len() * steps * batch_size * ranks;
+        let r = DistReport {
+            command: "train",
+            versions: Versions::current(),
+            ranks,
+            embeddings: if trainer.sharded() { "sharded" } else { "replicated" },
+            seed: args.seed,
+            config: &config,
+            optimizer: args.optimizer.clone(),
+            lr: args.lr,
+            batch_size_per_rank: batch_size,
+            global_batch_size: batch_size * ranks,
+            epochs: settings.epochs,
+            data: &desc,
+            rows: counts,
+            history: &history,
+            best_epoch,
+            test: test.as_ref(),
+            test_mean_auc: test.as_ref().and_then(data::mean_auc),
+            train_rows_per_second: trained_rows as f64 / train_seconds.max(1e-9),
+            comm_share: stats.comm_seconds / stats.step_seconds.max(1e-9),
+            comm: stats.into(),
+            total_seconds: start.elapsed().as_secs_f64(),
+            peak_rss_bytes_rank0: report::peak_rss_bytes(),
+        };
+        report::write_json(path, &r)?;
+    }
+    // Nobody leaves before rank 0 has written everything.
+    comm.barrier()?;
+    if lead {
+        tracing::info!("done in {:.1} s", start.elapsed().as_secs_f64());
+    }
+    Ok(())
+}
