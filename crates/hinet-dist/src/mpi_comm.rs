@@ -101,6 +101,13 @@ impl MpiComm {
     }
 }
 
+/// A heap buffer of `len` bytes that is never empty: an empty `Vec<u8>`'s pointer is 1, which
+/// is OpenMPI's `MPI_IN_PLACE`, so an empty message would be read as "in place" (and an
+/// empty receive buffer refused). Slice it to `len` for the call.
+fn buffer(len: usize) -> Vec<u8> {
+    vec![0u8; len.max(1)]
+}
+
 fn offsets(counts: &[Count]) -> Vec<Count> {
     counts
         .iter()
@@ -123,6 +130,9 @@ impl Communicator for MpiComm {
 
     fn sum_f32(&self, values: &mut [f32]) -> Result<()> {
         self.on_owner("sum")?;
+        if values.is_empty() {
+            return Ok(());
+        }
         let send = values.to_vec();
         self.world.all_reduce_into(&send[..], values, SystemOperation::sum());
         Ok(())
@@ -130,6 +140,9 @@ impl Communicator for MpiComm {
 
     fn sum_f64(&self, values: &mut [f64]) -> Result<()> {
         self.on_owner("sum")?;
+        if values.is_empty() {
+            return Ok(());
+        }
         let send = values.to_vec();
         self.world.all_reduce_into(&send[..], values, SystemOperation::sum());
         Ok(())
@@ -150,14 +163,20 @@ impl Communicator for MpiComm {
             .collect::<Result<Vec<Count>>>()?;
         let mut recv_counts = vec![0 as Count; self.size];
         self.world.all_to_all_into(&send_counts[..], &mut recv_counts[..]);
-        let flat: Vec<u8> = send.concat();
+        let sent: usize = send.iter().map(Vec::len).sum();
+        let mut flat = buffer(sent);
+        let mut at = 0;
+        for m in send {
+            flat[at..at + m.len()].copy_from_slice(m);
+            at += m.len();
+        }
         let send_offsets = offsets(&send_counts);
         let recv_offsets = offsets(&recv_counts);
         let total: usize = recv_counts.iter().map(|&c| c.max(0) as usize).sum();
-        let mut recv = vec![0u8; total];
+        let mut recv = buffer(total);
         {
-            let partition = Partition::new(&flat[..], &send_counts[..], &send_offsets[..]);
-            let mut into = PartitionMut::new(&mut recv[..], &recv_counts[..], &recv_offsets[..]);
+            let partition = Partition::new(&flat[..sent], &send_counts[..], &send_offsets[..]);
+            let mut into = PartitionMut::new(&mut recv[..total], &recv_counts[..], &recv_offsets[..]);
             self.world.all_to_all_varcount_into(&partition, &mut into);
         }
         Ok(recv_offsets
@@ -175,10 +194,12 @@ impl Communicator for MpiComm {
         self.world.all_gather_into(&n, &mut counts[..]);
         let at = offsets(&counts);
         let total: usize = counts.iter().map(|&c| c.max(0) as usize).sum();
-        let mut recv = vec![0u8; total];
+        let mut recv = buffer(total);
+        let mut send = buffer(mine.len());
+        send[..mine.len()].copy_from_slice(mine);
         {
-            let mut into = PartitionMut::new(&mut recv[..], &counts[..], &at[..]);
-            self.world.all_gather_varcount_into(mine, &mut into);
+            let mut into = PartitionMut::new(&mut recv[..total], &counts[..], &at[..]);
+            self.world.all_gather_varcount_into(&send[..mine.len()], &mut into);
         }
         Ok(at
             .iter()

@@ -1,0 +1,85 @@
+#!/usr/bin/env bash
+# Distributed tests under a real MPI launcher (docs/distributed.md), run by .ci/run after the
+# README's tests. Needs OpenMPI (mpirun) and a `hinet` and `mpi_equivalence` built with the
+# `mpi` feature:
+#   cargo build --release --features mpi --bin hinet
+#   cargo build --release -p hinet-dist --features mpi --example mpi_equivalence
+#   tests/mpi/run.sh
+# Each check prints one line; the first failure stops the script with status 1.
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+HINET="$PWD/target/release/hinet"
+EQUIV="$PWD/target/release/examples/mpi_equivalence"
+MPIRUN=(mpirun --oversubscribe)
+# Root in CI containers; OpenMPI refuses root without this.
+[ "$(id -u)" = 0 ] && MPIRUN+=(--allow-run-as-root)
+WORK="$(mktemp -d)"
+trap 'rm -rf "$WORK"' EXIT
+fail() { echo "FAIL: $*" >&2; exit 1; }
+ok() { echo "ok: $*"; }
+
+# 1. The step over MPI equals one process (sharded and replicated tables, checkpoint, metrics),
+#    on 2 ranks and on 3 (uneven shards of the batches and of the tables).
+for n in 2 3; do
+    "${MPIRUN[@]}" -np "$n" "$EQUIV" > "$WORK/eq$n.log" 2>&1 || { cat "$WORK/eq$n.log"; fail "mpi_equivalence on $n ranks"; }
+    grep -q "ranks agree with one process" "$WORK/eq$n.log" || fail "mpi_equivalence on $n ranks printed no verdict"
+    ok "mpi_equivalence on $n ranks"
+done
+
+# 2. `mpirun -np 2 hinet train` learns, writes one checkpoint in the one-process format, and
+#    prints the metrics once.
+cd "$WORK"
+"${MPIRUN[@]}" -np 2 "$HINET" train --rows 40000 --epochs 2 --batch-size 256 --embeddings sharded \
+    --checkpoint two.ckpt --report two.json > two.out 2> two.err || { cat two.err; fail "train on 2 ranks"; }
+[ "$(grep -c 'mean AUC over scenarios and tasks' two.out)" = 1 ] || { cat two.out; fail "the metrics were not printed once"; }
+auc=$(grep 'mean AUC over scenarios and tasks' two.out | awk '{print $NF}')
+awk -v a="$auc" 'BEGIN { exit !(a > 0.52) }' || fail "2-rank training did not learn (mean AUC $auc)"
+grep -q '"ranks": 2' two.json || fail "the report does not say 2 ranks"
+ok "train on 2 ranks (mean test AUC $auc)"
+
+# 3. That checkpoint loads in one process and gives the same test AUC.
+"$HINET" eval two.ckpt --rows 40000 > eval.out 2> eval.err || { cat eval.err; fail "eval of the 2-rank checkpoint"; }
+auc1=$(grep 'mean AUC over scenarios and tasks' eval.out | awk '{print $NF}')
+[ "$auc1" = "$auc" ] || fail "one process evaluates the 2-rank checkpoint to $auc1, the ranks to $auc"
+ok "the 2-rank checkpoint evaluates in one process to the same AUC"
+
+# 4. Resumed on 3 ranks (the tables reshard) and on 1 process.
+"${MPIRUN[@]}" -np 3 "$HINET" train --rows 40000 --epochs 3 --batch-size 256 --embeddings sharded \
+    --resume two.ckpt --checkpoint three.ckpt > three.out 2> three.err || { cat three.err; fail "resume on 3 ranks"; }
+grep -q 'epoch 3/3' three.err || { cat three.err; fail "resume on 3 ranks did not train epoch 3"; }
+"$HINET" train --rows 40000 --epochs 3 --batch-size 512 --resume two.ckpt > one.out 2> one.err || { cat one.err; fail "resume in one process"; }
+ok "a 2-rank checkpoint resumes on 3 ranks and in one process"
+
+# 5. A rank that dies mid-epoch ends the job within seconds, with a message; the last
+#    checkpoint still loads.
+"${MPIRUN[@]}" -np 2 "$HINET" train --rows 200000 --epochs 50 --batch-size 256 --checkpoint fault.ckpt \
+    > fault.out 2> fault.err &
+job=$!
+for _ in $(seq 1 600); do [ -f fault.ckpt ] && break; sleep 0.1; done
+[ -f fault.ckpt ] || { kill "$job" 2>/dev/null; cat fault.err; fail "no checkpoint written within 60 s"; }
+victim=$(pgrep -x hinet | tail -1)
+[ -n "$victim" ] || fail "no rank process found"
+start=$(date +%s.%N)
+kill -9 "$victim"
+set +e
+wait "$job"
+status=$?
+set -e
+took=$(awk -v s="$start" -v e="$(date +%s.%N)" 'BEGIN { printf "%.1f", e - s }')
+[ "$status" != 0 ] || fail "the job exited 0 after a rank was killed"
+awk -v t="$took" 'BEGIN { exit !(t < 15) }' || fail "the job took $took s to stop after a rank died"
+grep -qi "rank" fault.err || { cat fault.err; fail "the launcher's message does not name the rank"; }
+for _ in $(seq 1 50); do [ -z "$(pgrep -x hinet || true)" ] && break; sleep 0.1; done
+[ -z "$(pgrep -x hinet || true)" ] || fail "ranks are still running 5 s after the job ended"
+"$HINET" eval fault.ckpt --rows 200000 > fault_eval.out 2>&1 || { cat fault_eval.out; fail "the last checkpoint does not load"; }
+ok "a killed rank stops the job in $took s (status $status); the last checkpoint loads"
+
+# 6. An error on one rank (here: a bad option seen by every rank) is printed with the rank.
+set +e
+"${MPIRUN[@]}" -np 2 "$HINET" train --rows 1000 --epochs 1 --embeddings bogus > bad.out 2> bad.err
+status=$?
+set -e
+[ "$status" != 0 ] || fail "a bad option did not fail the job"
+grep -q "rank [01] of 2" bad.err || { cat bad.err; fail "the error does not name the rank"; }
+ok "errors name their rank and end the job"
+echo "all distributed checks passed"
