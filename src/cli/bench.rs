@@ -43,6 +43,10 @@ pub struct BenchArgs {
     /// Print JSON.
     #[arg(long)]
     json: bool,
+    /// Under mpirun: where the embedding tables live (sharded, replicated, auto), as in
+    /// `hinet train`. `--batch` is then the global batch, split evenly over the ranks.
+    #[arg(long, value_name = "sharded|replicated|auto", default_value = "auto")]
+    embeddings: String,
 }
 
 /// The counts of [`BenchArgs`], checked.
@@ -148,8 +152,146 @@ fn measure_predict(
     })
 }
 
-/// Runs `hinet bench`.
+/// Data-parallel measurements (under mpirun): rank 0's view of the synchronised steps.
+#[derive(Debug, Serialize)]
+struct DistBenchReport {
+    ranks: usize,
+    threads_per_rank: usize,
+    /// Global batch (all ranks).
+    batch: usize,
+    embeddings: &'static str,
+    steps: usize,
+    median_step_ms: f64,
+    samples_per_second: f64,
+    /// Median time per step in collectives on rank 0 (waiting for the others included).
+    median_comm_ms: f64,
+    comm_share: f64,
+    /// Bytes rank 0 sent per step: dense gradients summed, and embedding exchanges.
+    allreduce_bytes_per_step: f64,
+    exchange_bytes_per_step: f64,
+}
+
+fn measure_distributed(
+    config: &ModelConfig,
+    args: &BenchArgs,
+    n: Counts,
+    shares: &[f64],
+    comm: std::sync::Arc<dyn hinet_dist::Communicator>,
+) -> Result<DistBenchReport> {
+    use hinet_dist::{DistOptions, DistTrainer};
+    let (rank, ranks) = (comm.rank(), comm.size());
+    let placement = super::train::embedding_placement(&args.embeddings)?;
+    let options = TrainOptions {
+        max_memory_bytes: hinet_model::available_memory_bytes(),
+        batch_size: n.batch.div_ceil(ranks),
+        ..TrainOptions::default()
+    };
+    let dist = DistOptions {
+        placement,
+        ..DistOptions::default()
+    };
+    let mut trainer = DistTrainer::<f32>::new(comm, config, args.seed, &options, dist)?;
+    // Rank r's share of the global batch: rows of its own (another seed).
+    let rows = (n.batch * (rank + 1) / ranks - n.batch * rank / ranks).max(1);
+    let data = SyntheticBatch::<f32>::new(config, rows, shares, args.seed.wrapping_add(rank as u64));
+    let input = data.input();
+    for _ in 0..n.warmup {
+        trainer.step(&input)?;
+    }
+    let (mut times, mut comm_times) = (Vec::with_capacity(n.steps), Vec::with_capacity(n.steps));
+    let before = trainer.stats();
+    for _ in 0..n.steps {
+        let s0 = trainer.stats();
+        let t = Instant::now();
+        trainer.step(&input)?;
+        times.push(t.elapsed().as_secs_f64());
+        comm_times.push(trainer.stats().comm_seconds - s0.comm_seconds);
+    }
+    let after = trainer.stats();
+    times.sort_by(f64::total_cmp);
+    comm_times.sort_by(f64::total_cmp);
+    let median = percentile(&times, 0.5);
+    let steps = n.steps as f64;
+    Ok(DistBenchReport {
+        ranks,
+        threads_per_rank: rayon::current_num_threads(),
+        batch: n.batch,
+        embeddings: if trainer.sharded() { "sharded" } else { "replicated" },
+        steps: n.steps,
+        median_step_ms: median * 1e3,
+        samples_per_second: n.batch as f64 / median,
+        median_comm_ms: percentile(&comm_times, 0.5) * 1e3,
+        comm_share: (after.comm_seconds - before.comm_seconds) / (after.step_seconds - before.step_seconds).max(1e-12),
+        allreduce_bytes_per_step: (after.allreduce_bytes - before.allreduce_bytes) as f64 / steps,
+        exchange_bytes_per_step: (after.exchange_bytes - before.exchange_bytes) as f64 / steps,
+    })
+}
+
+/// Runs `hinet bench`: on one process, or under mpirun as one rank of a data-parallel step.
 pub fn run(args: &BenchArgs, globals: Globals) -> Result<()> {
+    match super::world()? {
+        None => run_alone(args, globals),
+        Some(comm) => match run_ranks(args, globals, std::sync::Arc::clone(&comm)) {
+            Ok(()) => Ok(()),
+            Err(e) => {
+                eprintln!("error: rank {} of {}: {e:#}", comm.rank(), comm.size());
+                comm.abort(1)
+            }
+        },
+    }
+}
+
+fn run_ranks(args: &BenchArgs, globals: Globals, comm: std::sync::Arc<dyn hinet_dist::Communicator>) -> Result<()> {
+    let n = Counts::of(args)?;
+    if args.predict {
+        anyhow::bail!("--predict under mpirun: inference does not communicate; run it in one process");
+    }
+    let spec = SyntheticConfig {
+        rows: 1,
+        ..SyntheticConfig::default()
+    }
+    .feature_spec();
+    let config = config::model_config(Some(&args.config), &args.set, 8, &spec, false)?;
+    let bench_shares = SyntheticConfig::default().scenario_shares;
+    let shares: Vec<f64> = if config.num_scenarios() == bench_shares.len() {
+        bench_shares
+    } else {
+        Vec::new()
+    };
+    // The global pool: its size is --threads, or this machine's cores shared by its ranks
+    // (set in main). No pool of its own: MPI is initialised funneled, so the collectives must
+    // run on this thread, not inside a pool's worker.
+    let _ = globals;
+    let lead = comm.rank() == 0;
+    let ranks = comm.size();
+    let r = measure_distributed(&config, args, n, &shares, comm)?;
+    if !lead {
+        return Ok(());
+    }
+    if args.json {
+        outln!("{}", serde_json::to_string_pretty(&r)?);
+        return Ok(());
+    }
+    outln!(
+        "{} training over {ranks} ranks x {} threads, global batch {} ({} embeddings): {:.0} samples/s (median \
+         step {:.2} ms over {} steps); communication {:.2} ms per step ({:.1} % of the step), {:.2} MiB summed \
+         and {:.2} MiB exchanged per step by rank 0",
+        args.config,
+        r.threads_per_rank,
+        r.batch,
+        r.embeddings,
+        r.samples_per_second,
+        r.median_step_ms,
+        r.steps,
+        r.median_comm_ms,
+        100.0 * r.comm_share,
+        r.allreduce_bytes_per_step / (1u64 << 20) as f64,
+        r.exchange_bytes_per_step / (1u64 << 20) as f64
+    );
+    Ok(())
+}
+
+fn run_alone(args: &BenchArgs, globals: Globals) -> Result<()> {
     let n = Counts::of(args)?;
     let threads = globals.threads.unwrap_or(2);
     let spec = SyntheticConfig {

@@ -108,6 +108,29 @@ fn threads_of(n: i64) -> anyhow::Result<usize> {
     }
 }
 
+/// The other ranks when this process is one of several started by an MPI launcher.
+#[cfg(feature = "mpi")]
+pub(crate) fn world() -> anyhow::Result<Option<std::sync::Arc<dyn hinet_dist::Communicator>>> {
+    use hinet_dist::{Communicator, MpiComm};
+    if !MpiComm::launched() {
+        return Ok(None);
+    }
+    let comm = MpiComm::init().ok_or_else(|| anyhow::anyhow!("MPI could not be initialised"))?;
+    Ok((comm.size() > 1).then(|| std::sync::Arc::new(comm) as std::sync::Arc<dyn Communicator>))
+}
+
+/// Without the `mpi` feature, N copies started by mpirun would each train alone (and write the
+/// same outputs): refused.
+#[cfg(not(feature = "mpi"))]
+pub(crate) fn world() -> anyhow::Result<Option<std::sync::Arc<dyn hinet_dist::Communicator>>> {
+    match launcher_ranks() {
+        Some((_, n)) if n > 1 => anyhow::bail!(
+            "started as one of {n} MPI ranks, but this hinet was built without MPI: build it with `cargo build --release --features mpi` (docs/distributed.md)"
+        ),
+        _ => Ok(None),
+    }
+}
+
 /// `(rank, ranks)` when an MPI launcher (mpirun, srun) started this process, from its
 /// environment (read before MPI is initialised).
 pub fn launcher_ranks() -> Option<(usize, usize)> {

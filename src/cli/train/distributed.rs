@@ -74,7 +74,7 @@ impl From<CommStats> for CommStatsReport {
     }
 }
 
-fn placement(name: &str) -> Result<EmbeddingPlacement> {
+pub(crate) fn placement(name: &str) -> Result<EmbeddingPlacement> {
     Ok(match name {
         "sharded" => EmbeddingPlacement::Sharded,
         "replicated" => EmbeddingPlacement::Replicated,

@@ -12,6 +12,7 @@ mod source;
 
 pub use args::{Settings, TrainArgs, optimizer_kind};
 use best::{Best, Final};
+pub(crate) use distributed::placement as embedding_placement;
 use outputs::{check_outputs, input_paths};
 use source::{InMemory, Streamed, TrainData};
 
@@ -202,32 +203,9 @@ fn diverged(
     )
 }
 
-/// The other ranks when this process is one of several started by an MPI launcher.
-#[cfg(feature = "mpi")]
-fn world() -> Result<Option<std::sync::Arc<dyn hinet_dist::Communicator>>> {
-    use hinet_dist::{Communicator, MpiComm};
-    if !MpiComm::launched() {
-        return Ok(None);
-    }
-    let comm = MpiComm::init().ok_or_else(|| anyhow!("MPI could not be initialised"))?;
-    Ok((comm.size() > 1).then(|| std::sync::Arc::new(comm) as std::sync::Arc<dyn Communicator>))
-}
-
-/// Without the `mpi` feature, N copies started by mpirun would each train alone (and write the
-/// same outputs): refused.
-#[cfg(not(feature = "mpi"))]
-fn world() -> Result<Option<std::sync::Arc<dyn hinet_dist::Communicator>>> {
-    match super::launcher_ranks() {
-        Some((_, n)) if n > 1 => bail!(
-            "started as one of {n} MPI ranks, but this hinet was built without MPI: build it with `cargo build              --release --features mpi` (docs/distributed.md)"
-        ),
-        _ => Ok(None),
-    }
-}
-
 /// Runs `hinet train`: on one process, or as one rank of a data-parallel job under mpirun.
 pub fn run(args: &TrainArgs, globals: Globals) -> Result<()> {
-    match world()? {
+    match super::world()? {
         None => run_alone(args, globals),
         Some(comm) => match distributed::run(args, globals, std::sync::Arc::clone(&comm)) {
             Ok(()) => Ok(()),
