@@ -163,9 +163,11 @@ struct DistBenchReport {
     steps: usize,
     median_step_ms: f64,
     samples_per_second: f64,
-    /// Median time per step in collectives on rank 0 (waiting for the others included).
+    /// Median time per step in collectives that move data, on rank 0.
     median_comm_ms: f64,
     comm_share: f64,
+    /// Median time per step rank 0 waited for the slowest rank (compute imbalance).
+    median_wait_ms: f64,
     /// Bytes rank 0 sent per step: dense gradients summed, and embedding exchanges.
     allreduce_bytes_per_step: f64,
     exchange_bytes_per_step: f64,
@@ -198,7 +200,11 @@ fn measure_distributed(
     for _ in 0..n.warmup {
         trainer.step(&input)?;
     }
-    let (mut times, mut comm_times) = (Vec::with_capacity(n.steps), Vec::with_capacity(n.steps));
+    let (mut times, mut comm_times, mut waits) = (
+        Vec::with_capacity(n.steps),
+        Vec::with_capacity(n.steps),
+        Vec::with_capacity(n.steps),
+    );
     let before = trainer.stats();
     for _ in 0..n.steps {
         let s0 = trainer.stats();
@@ -206,7 +212,9 @@ fn measure_distributed(
         trainer.step(&input)?;
         times.push(t.elapsed().as_secs_f64());
         comm_times.push(trainer.stats().comm_seconds - s0.comm_seconds);
+        waits.push(trainer.stats().wait_seconds - s0.wait_seconds);
     }
+    waits.sort_by(f64::total_cmp);
     let after = trainer.stats();
     times.sort_by(f64::total_cmp);
     comm_times.sort_by(f64::total_cmp);
@@ -221,6 +229,7 @@ fn measure_distributed(
         median_step_ms: median * 1e3,
         samples_per_second: n.batch as f64 / median,
         median_comm_ms: percentile(&comm_times, 0.5) * 1e3,
+        median_wait_ms: percentile(&waits, 0.5) * 1e3,
         comm_share: (after.comm_seconds - before.comm_seconds) / (after.step_seconds - before.step_seconds).max(1e-12),
         allreduce_bytes_per_step: (after.allreduce_bytes - before.allreduce_bytes) as f64 / steps,
         exchange_bytes_per_step: (after.exchange_bytes - before.exchange_bytes) as f64 / steps,
@@ -274,8 +283,8 @@ fn run_ranks(args: &BenchArgs, globals: Globals, comm: std::sync::Arc<dyn hinet_
     }
     outln!(
         "{} training over {ranks} ranks x {} threads, global batch {} ({} embeddings): {:.0} samples/s (median \
-         step {:.2} ms over {} steps); communication {:.2} ms per step ({:.1} % of the step), {:.2} MiB summed \
-         and {:.2} MiB exchanged per step by rank 0",
+         step {:.2} ms over {} steps); communication {:.2} ms per step ({:.1} % of the step), waiting for the \
+         slowest rank {:.2} ms; {:.2} MiB summed and {:.2} MiB exchanged per step by rank 0",
         args.config,
         r.threads_per_rank,
         r.batch,
@@ -285,6 +294,7 @@ fn run_ranks(args: &BenchArgs, globals: Globals, comm: std::sync::Arc<dyn hinet_
         r.steps,
         r.median_comm_ms,
         100.0 * r.comm_share,
+        r.median_wait_ms,
         r.allreduce_bytes_per_step / (1u64 << 20) as f64,
         r.exchange_bytes_per_step / (1u64 << 20) as f64
     );

@@ -5,7 +5,8 @@
 //! mpirun -np 2 target/release/examples/mpi_equivalence   # and -np 3: uneven shards
 //! ```
 //!
-//! Every rank trains its share of each global batch (HiNet with input batch norm, Adam; tables
+//! First, sums of every length (one MPI allreduce below 32 Ki values, a ring above) against
+//! their exact values. Then every rank trains its share of each global batch (HiNet with input batch norm, Adam; tables
 //! sharded, then replicated); rank 0 gathers the model and compares every parameter and
 //! optimiser tensor with one process trained on the whole batches, writes a gathered
 //! checkpoint and checks that it loads in one process, and compares the distributed metrics
@@ -42,6 +43,26 @@ fn main() {
 
 fn check(comm: &Arc<dyn Communicator>) {
     let (rank, ranks) = (comm.rank(), comm.size());
+    // Sums of every size: short ones are one MPI allreduce, long ones the ring; uneven blocks.
+    for len in [1usize, 7, 32_767, 32_768, 100_003] {
+        let mut v: Vec<f64> = (0..len).map(|i| (i * (rank + 1)) as f64 + 0.25).collect();
+        comm.sum_f64(&mut v).expect("sum");
+        let mut w: Vec<f32> = (0..len).map(|i| ((i % 1000) * (rank + 1)) as f32).collect();
+        comm.sum_f32(&mut w).expect("sum");
+        let factor = (ranks * (ranks + 1) / 2) as f64;
+        for (i, (&x, &y)) in v.iter().zip(&w).enumerate() {
+            assert_eq!(
+                x,
+                i as f64 * factor + 0.25 * ranks as f64,
+                "f64 sum of {len} values, element {i}"
+            );
+            assert_eq!(
+                f64::from(y),
+                (i % 1000) as f64 * factor,
+                "f32 sum of {len} values, element {i}"
+            );
+        }
+    }
     let config = config(Architecture::Hinet);
     let opts = options(false, Some(0.5));
     let batches = global_batches(4, 512);

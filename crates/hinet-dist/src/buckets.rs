@@ -64,7 +64,12 @@ impl<F: WireFloat> DenseReducer<F> {
             for &(id, n) in &self.params[start..end] {
                 match grads.get(id) {
                     Some(ParamGrad::Dense(d)) => {
-                        self.buf.extend(d.iter().map(|&g| g * weight));
+                        // Slices, not the n-dimensional iterator: this loop touches every value
+                        // of every dense gradient each step.
+                        match d.as_slice() {
+                            Some(g) => self.buf.extend(g.iter().map(|&g| g * weight)),
+                            None => self.buf.extend(d.iter().map(|&g| g * weight)),
+                        }
                         self.buf.push(F::one());
                     }
                     // Row gradients only come from embedding tables, which are not in the list.
@@ -85,7 +90,10 @@ impl<F: WireFloat> DenseReducer<F> {
                     continue;
                 }
                 match grads.dense_mut(id) {
-                    Some(mut d) => d.iter_mut().zip(values).for_each(|(g, &v)| *g = v),
+                    Some(mut d) => match d.as_slice_mut() {
+                        Some(g) => g.copy_from_slice(values),
+                        None => d.iter_mut().zip(values).for_each(|(g, &v)| *g = v),
+                    },
                     None => {
                         let shape = store.value(id).shape();
                         if let Ok(view) = ArrayViewD::from_shape(shape, values) {

@@ -71,8 +71,12 @@ impl Default for DistOptions {
 pub struct CommStats {
     /// Steps taken.
     pub steps: u64,
-    /// Seconds in collectives (sums, exchanges), waits for slower ranks included.
+    /// Seconds in collectives that move data (embedding exchanges, gradient sums), after the
+    /// ranks have met.
     pub comm_seconds: f64,
+    /// Seconds waiting at the first collective after backward for the slowest rank (the
+    /// ranks' compute imbalance, not communication).
+    pub wait_seconds: f64,
     /// Seconds of whole steps.
     pub step_seconds: f64,
     /// Bytes this rank sent in embedding exchanges (sharded placement).
@@ -249,13 +253,6 @@ impl<F: WireFloat> DistTrainer<F> {
         }
     }
 
-    fn timed<T>(&mut self, f: impl FnOnce(&mut Self) -> Result<T>) -> Result<T> {
-        let t = Instant::now();
-        let r = f(self);
-        self.stats.comm_seconds += t.elapsed().as_secs_f64();
-        r
-    }
-
     /// One step on this rank's rows of the global batch; returns the global batch's loss. A
     /// collective: every rank calls it with its own rows (at least one each). A loss that is
     /// not finite on any rank stops every rank with an error, before any update.
@@ -297,7 +294,9 @@ impl<F: WireFloat> DistTrainer<F> {
             if value.is_finite() { rows * value } else { 0.0 },
             f64::from(u8::from(!value.is_finite())),
         ];
-        self.timed(|s| s.comm.sum_f64(&mut status))?;
+        let t = Instant::now();
+        comm.sum_f64(&mut status)?;
+        self.stats.wait_seconds += t.elapsed().as_secs_f64();
         let loss = result?;
         if status[2] > 0.0 {
             if !loss.is_finite() {
@@ -337,8 +336,8 @@ impl<F: WireFloat> DistTrainer<F> {
             .ids()
             .filter_map(|id| self.grads.get(id))
             .map(|g| match g {
-                ParamGrad::Dense(d) => d.iter().map(|&v| v.f64() * v.f64()).sum::<f64>(),
-                ParamGrad::Rows { values, .. } => values.iter().map(|&v| v.f64() * v.f64()).sum::<f64>(),
+                ParamGrad::Dense(d) => sum_sq(d.as_slice(), || d.iter().copied().collect()),
+                ParamGrad::Rows { values, .. } => sum_sq(values.as_slice(), || values.iter().copied().collect()),
             })
             .sum();
         let norm = (sq_dense + sq_shards).sqrt();
@@ -564,6 +563,19 @@ impl<F: WireFloat> DistTrainer<F> {
         }
         Ok(())
     }
+}
+
+/// Sum of squares in f64, over a contiguous slice when there is one (the common case).
+fn sum_sq<F: WireFloat>(values: Option<&[F]>, copy: impl FnOnce() -> Vec<F>) -> f64 {
+    let owned;
+    let v = match values {
+        Some(v) => v,
+        None => {
+            owned = copy();
+            &owned
+        }
+    };
+    v.iter().map(|&x| x.f64() * x.f64()).sum()
 }
 
 /// Replicated tables: every rank's touched rows (weighted) are gathered by every rank and

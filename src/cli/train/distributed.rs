@@ -60,6 +60,7 @@ struct CommStatsReport {
     step_seconds: f64,
     exchange_bytes: u64,
     allreduce_bytes: u64,
+    wait_seconds: f64,
 }
 
 impl From<CommStats> for CommStatsReport {
@@ -70,6 +71,7 @@ impl From<CommStats> for CommStatsReport {
             step_seconds: s.step_seconds,
             exchange_bytes: s.exchange_bytes,
             allreduce_bytes: s.allreduce_bytes,
+            wait_seconds: s.wait_seconds,
         }
     }
 }
@@ -421,12 +423,13 @@ pub(super) fn run(args: &TrainArgs, globals: Globals, comm: Arc<dyn Communicator
             None => outln!("Nothing to evaluate: the data has no test or validation rows."),
         }
         tracing::info!(
-            "communication: {:.1} % of the step time on rank 0 ({:.2} s of {:.2} s over {} steps; {} exchanged, {} \
-             summed)",
+            "communication: {:.1} % of the step time on rank 0 ({:.2} s of {:.2} s over {} steps, plus {:.2} s \
+             waiting for slower ranks; {} exchanged, {} summed)",
             100.0 * stats.comm_seconds / stats.step_seconds.max(1e-9),
             stats.comm_seconds,
             stats.step_seconds,
             stats.steps,
+            stats.wait_seconds,
             hinet_model::human_bytes(stats.exchange_bytes),
             hinet_model::human_bytes(stats.allreduce_bytes)
         );
