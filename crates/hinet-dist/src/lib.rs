@@ -18,5 +18,5 @@ pub use error::{DistError, Result};
 #[cfg(feature = "mpi")]
 pub use mpi_comm::MpiComm;
 pub use thread_group::{ThreadGroup, run_ranks};
-pub use trainer::{CommStats, DistOptions, DistTrainer, EmbeddingPlacement};
+pub use trainer::{CommStats, DistOptions, DistTrainer, EmbeddingPlacement, MetricsGather};
 pub use wire::WireFloat;

@@ -24,6 +24,13 @@ use std::path::Path;
 use std::sync::Arc;
 use std::time::Instant;
 
+/// This rank's predictions and labels for [`DistTrainer::metrics_add`] (scenario, scores and
+/// labels of each row, as they will be sent).
+#[derive(Debug, Default)]
+pub struct MetricsGather {
+    rows: Vec<u8>,
+}
+
 /// Where the embedding tables live.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum EmbeddingPlacement {
@@ -394,28 +401,44 @@ impl<F: WireFloat> DistTrainer<F> {
     /// (any number), the scores and labels are gathered, and every rank computes the same
     /// table, exactly as one process would over all the rows (the AUC is order-independent).
     pub fn metrics<'a>(&mut self, batches: &mut dyn Iterator<Item = ModelInput<'a, F>>) -> Result<MetricsTable> {
-        let t = self.model.config().num_tasks();
-        let mut mine = Vec::new();
+        let mut gather = MetricsGather::default();
         loop {
             let batch = batches.next();
-            let mut active = [f64::from(u8::from(batch.is_some()))];
-            self.comm.sum_f64(&mut active)?;
-            if active[0] == 0.0 {
+            if !self.metrics_add(&mut gather, batch.as_ref())? {
                 break;
             }
-            let p = self.predict(batch.as_ref())?;
-            if let Some(b) = &batch {
-                let labels = b
-                    .labels
-                    .ok_or_else(|| ModelError::Input("metrics need labels".into()))?;
-                for r in 0..b.rows {
-                    put_u64(b.scenario[r] as u64, &mut mine);
-                    F::put(&p.row(r).to_vec(), &mut mine);
-                    F::put(&labels.row(r).to_vec(), &mut mine);
-                }
+        }
+        self.metrics_finish(gather)
+    }
+
+    /// [`DistTrainer::metrics`] a batch at a time, for batches that cannot all be held (read
+    /// from files): every rank calls it with each of its batches, then with `None` until it
+    /// returns `false` (every rank is done). A collective.
+    pub fn metrics_add(&mut self, gather: &mut MetricsGather, batch: Option<&ModelInput<'_, F>>) -> Result<bool> {
+        let mut active = [f64::from(u8::from(batch.is_some()))];
+        self.comm.sum_f64(&mut active)?;
+        if active[0] == 0.0 {
+            return Ok(false);
+        }
+        let p = self.predict(batch)?;
+        if let Some(b) = batch {
+            let labels = b
+                .labels
+                .ok_or_else(|| ModelError::Input("metrics need labels".into()))?;
+            for r in 0..b.rows {
+                put_u64(b.scenario[r] as u64, &mut gather.rows);
+                F::put(&p.row(r).to_vec(), &mut gather.rows);
+                F::put(&labels.row(r).to_vec(), &mut gather.rows);
             }
         }
-        let all = self.comm.all_gather(&mine)?;
+        Ok(true)
+    }
+
+    /// Gathers what [`DistTrainer::metrics_add`] collected and computes the table (the same on
+    /// every rank). A collective.
+    pub fn metrics_finish(&self, gather: MetricsGather) -> Result<MetricsTable> {
+        let t = self.model.config().num_tasks();
+        let all = self.comm.all_gather(&gather.rows)?;
         let (mut scenario, mut preds, mut labels) = (Vec::new(), Vec::new(), Vec::new());
         let row_bytes = 8 + 2 * t * F::BYTES;
         let mut vals = Vec::with_capacity(2 * t);

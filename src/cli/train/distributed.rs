@@ -1,8 +1,9 @@
 //! `mpirun -np N hinet train ...`: one model trained by N ranks (docs/distributed.md).
 //!
 //! Every rank reads the data and keeps its share of each split (row i of a split on rank
-//! i mod N), so each holds 1/N of the rows; the dense normaliser is fitted on the whole
-//! training split (the same on every rank). `--batch-size` is per rank: N ranks of batch b train
+//! i mod N), in memory or streamed from the files each epoch (`--stream`, or by size), so each
+//! holds 1/N of the rows; the dense normaliser is fitted on the whole training split (the same
+//! on every rank). `--batch-size` is per rank: N ranks of batch b train
 //! as one process of batch N x b would. Each epoch every rank takes the same number of steps;
 //! validation and test metrics are exact over all ranks' rows. Rank 0 logs, prints, writes the
 //! checkpoint (gathered into the one-process format) and the report. An error on any rank is
@@ -11,14 +12,14 @@
 use super::super::Globals;
 use super::super::config;
 use super::super::data::{self, DataDesc};
-use super::super::eval::stored_normalizer;
 use super::super::report::{self, Versions};
 use super::args::{Settings, TrainArgs, optimizer_kind};
 use super::outputs::{check_outputs, input_paths};
-use super::{EpochRecord, progress_bar, resume_info, stored_epoch};
+use super::source::{Epoch, Streamed};
+use super::{DataPlan, EpochRecord, progress_bar, resume_info, stored_epoch};
 use anyhow::{Context, Result, anyhow, bail};
-use hinet_data::{Batch, Dataset, FeatureSpec, Splits};
-use hinet_dist::{CommStats, Communicator, DistOptions, DistTrainer, EmbeddingPlacement};
+use hinet_data::{Batch, Dataset, FeatureSpec, Part, Splits};
+use hinet_dist::{CommStats, Communicator, DistOptions, DistTrainer, EmbeddingPlacement, MetricsGather};
 use hinet_model::{MetricsTable, ModelConfig, TrainOptions};
 use serde::Serialize;
 use std::collections::BTreeMap;
@@ -106,10 +107,18 @@ fn batches_of(data: &Dataset, size: usize) -> Vec<Batch> {
     out
 }
 
-/// Metrics over every rank's share of a split (`None` when the split is empty everywhere).
+/// This rank's rows: its share of each split in memory, or the files streamed each epoch with
+/// every rank keeping its share as it reads.
+enum RankData {
+    Memory(Box<Splits>),
+    Stream(Box<Streamed>),
+}
+
+/// Metrics over every rank's share of a part (`None` when the part is empty everywhere).
 fn metrics(
     trainer: &mut DistTrainer<f32>,
-    data: &Dataset,
+    data: &RankData,
+    part: Part,
     total: usize,
     spec: &FeatureSpec,
     batch: usize,
@@ -117,12 +126,31 @@ fn metrics(
     if total == 0 {
         return Ok(None);
     }
-    let batches = batches_of(data, batch);
-    let inputs = batches
-        .iter()
-        .map(|b| data::input_of(b, spec))
-        .collect::<Result<Vec<_>>>()?;
-    Ok(Some(trainer.metrics(&mut inputs.into_iter())?))
+    let mut gather = MetricsGather::default();
+    match data {
+        RankData::Memory(splits) => {
+            let rows = match part {
+                Part::Train => &splits.train,
+                Part::Valid => &splits.valid,
+                Part::Test => &splits.test,
+            };
+            for b in batches_of(rows, batch) {
+                trainer.metrics_add(&mut gather, Some(&data::input_of(&b, spec)?))?;
+            }
+        }
+        RankData::Stream(streamed) => {
+            let (rank, ranks) = (trainer.rank(), trainer.ranks());
+            streamed.for_each_share(part, rank, ranks, |chunk| {
+                for b in batches_of(&chunk, batch) {
+                    trainer.metrics_add(&mut gather, Some(&data::input_of(&b, spec)?))?;
+                }
+                Ok(())
+            })?;
+        }
+    }
+    // Until every rank has predicted its last batch.
+    while trainer.metrics_add(&mut gather, None)? {}
+    Ok(Some(trainer.metrics_finish(gather)?))
 }
 
 /// Runs `hinet train` as rank `comm.rank()` of `comm.size()`.
@@ -135,12 +163,6 @@ pub(super) fn run(args: &TrainArgs, globals: Globals, comm: Arc<dyn Communicator
         placement: placement(&args.embeddings)?,
         ..DistOptions::default()
     };
-    if args.stream {
-        bail!(
-            "--stream under mpirun: not supported yet; each rank reads the files into memory and keeps its 1/{ranks} \
-             of the rows (drop --stream)"
-        );
-    }
     if args.plots.is_some() {
         bail!("--plots under mpirun: not supported; the report (--report) has every epoch's numbers");
     }
@@ -181,43 +203,69 @@ pub(super) fn run(args: &TrainArgs, globals: Globals, comm: Arc<dyn Communicator
         None
     };
 
-    // The data: every rank reads it, splits it and keeps its share of each part.
-    let split_seed = args.data.split_seed.unwrap_or(data::DEFAULT_SPLIT_SEED);
+    // The data: every rank reads it and keeps its share of each part, in memory or streamed.
+    let DataPlan {
+        split_seed,
+        stored,
+        files,
+        stream,
+    } = DataPlan::of(args, &desc, resume.as_ref().map(|(_, info, _)| info), globals)?;
     let trained = resume.as_ref().map(|(_, info, _)| &info.config);
-    let source = match data::file_source(&desc, &args.data, split_seed, trained)? {
-        Some(fs) => data::load_file_source(fs)?,
-        None => data::load_source(&desc, &args.data, split_seed, trained)?,
-    };
-    if lead {
-        data::log_skips(source.report.as_ref());
-    }
-    let spec = source.data.spec.clone();
-    let [train_rows, valid_rows, test_rows] = source.data.split_indices(&source.split)?;
-    let counts = [train_rows.len(), valid_rows.len(), test_rows.len()];
-    let valid = source.data.subset(&valid_rows);
-    let test = source.data.subset(&test_rows);
-    let mut train = source.data;
-    train.keep_rows(&train_rows)?;
-    let mut splits = Splits { train, valid, test };
-    let normalizer = match (&resume, args.refit_normalizer) {
-        (Some((path, info, _)), false) => {
-            let n = stored_normalizer(info, path)?.ok_or_else(|| {
-                anyhow!(
-                    "checkpoint {}: it stores no dense normaliser; pass --refit-normalizer",
-                    path.display()
-                )
-            })?;
-            for part in [&mut splits.train, &mut splits.valid, &mut splits.test] {
-                n.apply(part)
-                    .with_context(|| format!("the dense normaliser of checkpoint {}", path.display()))?;
+    let (rank_data, normalizer, spec, counts, split, schema_toml) = match files {
+        Some(fs) if stream => {
+            let (split, schema_toml) = (fs.split, fs.schema_toml.clone());
+            let (streamed, normalizer, report) = Streamed::open(fs, stored, settings.shuffle_buffer)?;
+            if lead {
+                data::log_skips(Some(&report));
             }
-            n
+            let (spec, counts) = (streamed.spec().clone(), streamed.counts());
+            (
+                RankData::Stream(Box::new(streamed)),
+                normalizer,
+                spec,
+                counts,
+                split,
+                schema_toml,
+            )
         }
-        _ => splits.normalize()?,
+        files => {
+            let source = match files {
+                Some(fs) => data::load_file_source(fs)?,
+                None => data::load_source(&desc, &args.data, split_seed, trained)?,
+            };
+            if lead {
+                data::log_skips(source.report.as_ref());
+            }
+            let spec = source.data.spec.clone();
+            let [train_rows, valid_rows, test_rows] = source.data.split_indices(&source.split)?;
+            let counts = [train_rows.len(), valid_rows.len(), test_rows.len()];
+            let valid = source.data.subset(&valid_rows);
+            let test = source.data.subset(&test_rows);
+            let mut train = source.data;
+            train.keep_rows(&train_rows)?;
+            let mut splits = Splits { train, valid, test };
+            let normalizer = match stored {
+                Some(n) => {
+                    for part in [&mut splits.train, &mut splits.valid, &mut splits.test] {
+                        n.apply(part).context("the checkpoint's dense normaliser")?;
+                    }
+                    n
+                }
+                None => splits.normalize()?,
+            };
+            for part in [&mut splits.train, &mut splits.valid, &mut splits.test] {
+                keep_share(part, rank, ranks)?;
+            }
+            (
+                RankData::Memory(Box::new(splits)),
+                normalizer,
+                spec,
+                counts,
+                source.split,
+                source.schema_toml,
+            )
+        }
     };
-    for part in [&mut splits.train, &mut splits.valid, &mut splits.test] {
-        keep_share(part, rank, ranks)?;
-    }
     if counts[0] < ranks {
         bail!(
             "{} training rows for {ranks} ranks: every rank needs at least one",
@@ -255,15 +303,9 @@ pub(super) fn run(args: &TrainArgs, globals: Globals, comm: Arc<dyn Communicator
         }
     };
     let config = trainer.model().config().clone();
-    // Steps per epoch: the same on every rank (the smallest share's batches).
-    let mut shares = [splits.train.len() as f64];
-    let all = comm.all_gather(&(splits.train.len() as u64).to_le_bytes())?;
-    let smallest = all
-        .iter()
-        .filter_map(|b| b.get(..8).and_then(|b| b.try_into().ok()).map(u64::from_le_bytes))
-        .min()
-        .unwrap_or(0) as usize;
-    comm.sum_f64(&mut shares)?;
+    // Steps per epoch: the same on every rank (the smallest share's batches). Rank r holds
+    // rows r, r + N, ... of the training split: the last rank's share is the smallest.
+    let smallest = counts[0] / ranks;
     let batch_size = settings.batch_size.min(smallest.max(1));
     let steps = smallest.div_ceil(batch_size);
     if lead {
@@ -285,10 +327,10 @@ pub(super) fn run(args: &TrainArgs, globals: Globals, comm: Arc<dyn Communicator
     extra.insert("feature_spec".to_string(), serde_json::to_string(&spec)?);
     extra.insert("dense_normalizer".to_string(), serde_json::to_string(&normalizer)?);
     extra.insert("data".to_string(), serde_json::to_string(&desc)?);
-    if let Some(text) = &source.schema_toml {
+    if let Some(text) = &schema_toml {
         extra.insert("schema_toml".to_string(), text.clone());
     }
-    extra.insert("split".to_string(), serde_json::to_string(&source.split)?);
+    extra.insert("split".to_string(), serde_json::to_string(&split)?);
     extra.insert("seed".to_string(), args.seed.to_string());
     extra.insert("ranks".to_string(), ranks.to_string());
     extra.insert("hinet_version".to_string(), env!("CARGO_PKG_VERSION").to_string());
@@ -310,10 +352,13 @@ pub(super) fn run(args: &TrainArgs, globals: Globals, comm: Arc<dyn Communicator
         let epoch_start = Instant::now();
         // Each rank shuffles its own share, differently per rank and epoch.
         let seed = args.seed ^ (epoch as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15) ^ (rank as u64) << 48;
-        let mut iter = splits.train.batches(batch_size, Some(seed));
+        let mut iter = match &rank_data {
+            RankData::Memory(splits) => Epoch::Memory(splits.train.batches(batch_size, Some(seed))),
+            RankData::Stream(streamed) => streamed.epoch_share(batch_size, seed, rank, ranks),
+        };
         let mut loss_sum = 0.0;
         for _ in 0..steps {
-            if !iter.next_into(&mut batch) {
+            if !iter.next_into(&mut batch)? {
                 bail!("rank {rank}: ran out of training rows before the epoch's {steps} steps");
             }
             let input = data::input_of(&batch, &spec)?;
@@ -324,7 +369,7 @@ pub(super) fn run(args: &TrainArgs, globals: Globals, comm: Arc<dyn Communicator
         pb.finish_and_clear();
         let seconds = epoch_start.elapsed().as_secs_f64();
         train_seconds += seconds;
-        let valid_m = metrics(&mut trainer, &splits.valid, counts[1], &spec, eval_batch)?;
+        let valid_m = metrics(&mut trainer, &rank_data, Part::Valid, counts[1], &spec, eval_batch)?;
         let valid_auc = valid_m.as_ref().and_then(data::mean_auc);
         let valid_loss = valid_m.as_ref().map(data::total_logloss);
         let score = valid_auc.or(valid_loss.map(|l| -l)).unwrap_or(f64::INFINITY);
@@ -401,11 +446,11 @@ pub(super) fn run(args: &TrainArgs, globals: Globals, comm: Arc<dyn Communicator
         );
     }
     let (part, rows) = if counts[2] > 0 {
-        (&splits.test, counts[2])
+        (Part::Test, counts[2])
     } else {
-        (&splits.valid, counts[1])
+        (Part::Valid, counts[1])
     };
-    let test = metrics(&mut trainer, part, rows, &spec, eval_batch)?;
+    let test = metrics(&mut trainer, &rank_data, part, rows, &spec, eval_batch)?;
     let stats = trainer.stats();
     if lead {
         match &test {

@@ -145,6 +145,57 @@ fn resume_info(path: &Path) -> Result<CheckpointInfo> {
     }
 }
 
+/// What a run reads and how.
+struct DataPlan {
+    split_seed: u64,
+    /// The resumed checkpoint's dense normaliser (kept unless `--refit-normalizer`).
+    stored: Option<hinet_data::DenseNormalizer>,
+    /// The CSV files (none for generated data).
+    files: Option<data::FileSource>,
+    /// Whether they are streamed each epoch rather than read into memory.
+    stream: bool,
+}
+
+impl DataPlan {
+    fn of(args: &TrainArgs, desc: &DataDesc, resumed: Option<&CheckpointInfo>, globals: Globals) -> Result<DataPlan> {
+        let split_seed = args.data.split_seed.unwrap_or(data::DEFAULT_SPLIT_SEED);
+        let stored = resumed_normalizer(resumed, args.resume.as_deref(), args.refit_normalizer)?;
+        let files = data::file_source(desc, &args.data, split_seed, resumed.map(|i| &i.config))?;
+        let stream = source::stream_or_not(
+            files.as_ref(),
+            args.stream,
+            args.in_memory,
+            config::memory_limit(globals.max_memory).map(|l| l.bytes),
+        )?;
+        Ok(DataPlan {
+            split_seed,
+            stored,
+            files,
+            stream,
+        })
+    }
+}
+
+/// The dense normaliser of a resumed checkpoint (`None` when not resuming or refitting): the
+/// resumed weights were trained on inputs scaled by its transform, and new data must see the
+/// same one, not statistics refitted on itself.
+fn resumed_normalizer(
+    info: Option<&CheckpointInfo>,
+    path: Option<&Path>,
+    refit: bool,
+) -> Result<Option<hinet_data::DenseNormalizer>> {
+    let (Some(info), false) = (info, refit) else {
+        return Ok(None);
+    };
+    let path = path.unwrap_or(Path::new(""));
+    Ok(Some(stored_normalizer(info, path)?.ok_or_else(|| {
+        anyhow!(
+            "checkpoint {}: it stores no dense normaliser; pass --refit-normalizer to fit one on this data",
+            path.display()
+        )
+    })?))
+}
+
 /// The error for a loss that is no longer finite: the step's own report (task terms, rows),
 /// the batch's data rows, and what to try.
 fn diverged(
@@ -320,36 +371,13 @@ fn run_alone(args: &TrainArgs, globals: Globals) -> Result<()> {
     };
 
     // 5. The data: in memory, or streamed from the files when they are too large (or asked).
-    let split_seed = args.data.split_seed.unwrap_or(data::DEFAULT_SPLIT_SEED);
+    let DataPlan {
+        split_seed,
+        stored,
+        files,
+        stream,
+    } = DataPlan::of(args, &desc, resumed.as_ref().map(|(_, info)| info), globals)?;
     let trained = resumed.as_ref().map(|(_, info)| &info.config);
-    // The resumed weights were trained on inputs scaled by the checkpoint's transform: new data
-    // must see the same one, not statistics refitted on itself.
-    let stored = match (&resumed, args.refit_normalizer) {
-        (Some((_, info)), false) => {
-            let path = args.resume.as_deref().unwrap_or(Path::new(""));
-            Some(stored_normalizer(info, path)?.ok_or_else(|| {
-                anyhow!(
-                    "checkpoint {}: it stores no dense normaliser; pass --refit-normalizer to fit one on this data",
-                    path.display()
-                )
-            })?)
-        }
-        _ => None,
-    };
-    let files = data::file_source(&desc, &args.data, split_seed, trained)?;
-    let stream = match &files {
-        Some(fs) => source::choose_stream(
-            fs,
-            args.stream,
-            args.in_memory,
-            config::memory_limit(globals.max_memory).map(|l| l.bytes),
-        ),
-        None if args.stream => bail!(
-            "--stream reads CSV files, and generated data is made in memory; write it with `hinet gen-data` and \
-             train on the files to stream it"
-        ),
-        None => false,
-    };
     let (train_data, normalizer, spec, split, report, files_abs, schema_toml) = match files {
         Some(fs) if stream => {
             let (split, files_abs, schema_toml) = (fs.split, fs.absolute_files.clone(), fs.schema_toml.clone());

@@ -62,6 +62,24 @@ pub(super) fn choose_stream(source: &FileSource, stream: bool, in_memory: bool, 
     streamed
 }
 
+/// Whether a run streams: CSV files by [`choose_stream`]; generated data (no files) never, and
+/// `--stream` on it is an error.
+pub(super) fn stream_or_not(
+    files: Option<&FileSource>,
+    stream: bool,
+    in_memory: bool,
+    limit: Option<u64>,
+) -> Result<bool> {
+    match files {
+        Some(fs) => Ok(choose_stream(fs, stream, in_memory, limit)),
+        None if stream => bail!(
+            "--stream reads CSV files, and generated data is made in memory; write it with `hinet gen-data` and \
+             train on the files to stream it"
+        ),
+        None => Ok(false),
+    }
+}
+
 /// The choice for `text` bytes of CSV, and the reason given.
 fn decide(text: u64, stream: bool, in_memory: bool, limit: Option<u64>) -> (bool, String) {
     let need = text.saturating_mul(IN_MEMORY_PER_TEXT_BYTE);
@@ -135,6 +153,7 @@ impl TrainData {
                 buffer: ShuffleBuffer::new(s.spec.clone(), s.shuffle_rows, seed),
                 batch_size,
                 ended: false,
+                share: None,
             })),
         }
     }
@@ -258,16 +277,61 @@ impl Streamed {
         Ok((streamed, normalizer, report))
     }
 
-    /// Reads one part again and computes the model's metrics on it.
-    fn evaluate<P: Predictor + ?Sized>(&self, part: Part, model: &mut P, batch_size: usize) -> Result<MetricsTable> {
-        let rows = stream_part(
+    /// Rows of train, validation and test (all ranks').
+    pub(super) fn counts(&self) -> [usize; 3] {
+        self.counts
+    }
+
+    /// The features of a streamed row.
+    pub(super) fn spec(&self) -> &FeatureSpec {
+        &self.spec
+    }
+
+    /// One epoch of rank `rank`'s share of the training rows (the training rows as read,
+    /// every `ranks`-th from the `rank`-th), through this rank's own shuffle buffer.
+    pub(super) fn epoch_share(&self, batch_size: usize, seed: u64, rank: usize, ranks: usize) -> Epoch<'static> {
+        Epoch::Stream(Box::new(StreamEpoch {
+            rows: self.part(Part::Train),
+            buffer: ShuffleBuffer::new(self.spec.clone(), self.shuffle_rows, seed),
+            batch_size,
+            ended: false,
+            share: Some(Share { rank, ranks, seen: 0 }),
+        }))
+    }
+
+    /// Rank `rank`'s share of a part (every `ranks`-th row as read), chunk by chunk.
+    pub(super) fn for_each_share(
+        &self,
+        part: Part,
+        rank: usize,
+        ranks: usize,
+        mut f: impl FnMut(Dataset) -> Result<()>,
+    ) -> Result<()> {
+        let mut share = Share { rank, ranks, seen: 0 };
+        for chunk in self.part(part) {
+            let mut chunk = chunk?;
+            share.keep(&mut chunk)?;
+            if !chunk.is_empty() {
+                f(chunk)?;
+            }
+        }
+        Ok(())
+    }
+
+    fn part(&self, part: Part) -> hinet_data::PartStream {
+        stream_part(
             &self.source.schema,
             &self.source.files,
             &self.source.options,
             self.source.split,
             part,
             Some(self.normalizer.clone()),
-        );
+        )
+    }
+
+    /// Reads one part again and computes the model's metrics on it.
+    fn evaluate<P: Predictor + ?Sized>(&self, part: Part, model: &mut P, batch_size: usize) -> Result<MetricsTable> {
+        let rows = self.part(part);
         data::metrics_over(
             model,
             &self.spec,
@@ -289,6 +353,31 @@ pub(super) struct StreamEpoch {
     buffer: ShuffleBuffer,
     batch_size: usize,
     ended: bool,
+    /// One rank's share of the rows, under mpirun.
+    share: Option<Share>,
+}
+
+/// Rank `rank` of `ranks` keeps rows `rank, rank + ranks, ...` of a part, counted as read.
+struct Share {
+    rank: usize,
+    ranks: usize,
+    /// Rows of the part read so far (all ranks' rows).
+    seen: usize,
+}
+
+impl Share {
+    /// The rows of the next chunk of `len` rows that are this rank's.
+    fn take(&mut self, len: usize) -> Vec<usize> {
+        let first = (self.rank + self.ranks - self.seen % self.ranks) % self.ranks;
+        self.seen += len;
+        (first..len).step_by(self.ranks).collect()
+    }
+
+    fn keep(&mut self, chunk: &mut Dataset) -> Result<()> {
+        let rows = self.take(chunk.len());
+        chunk.keep_rows(&rows)?;
+        Ok(())
+    }
 }
 
 impl Epoch<'_> {
@@ -300,7 +389,13 @@ impl Epoch<'_> {
                 // Refill until a draw leaves a full window behind (or the files end).
                 while !e.ended && !e.buffer.is_ready(e.batch_size) {
                     match e.rows.next() {
-                        Some(chunk) => e.buffer.push(&chunk?)?,
+                        Some(chunk) => {
+                            let mut chunk = chunk?;
+                            if let Some(share) = &mut e.share {
+                                share.keep(&mut chunk)?;
+                            }
+                            e.buffer.push(&chunk)?;
+                        }
                         None => e.ended = true,
                     }
                 }
@@ -312,7 +407,28 @@ impl Epoch<'_> {
 
 #[cfg(test)]
 mod tests {
-    use super::decide;
+    use super::{Share, decide};
+
+    #[test]
+    fn shares_of_chunks_are_every_nth_row_of_the_whole_part() {
+        // 3 ranks over chunks of 4, 5 and 2 rows: rank r keeps global rows r, r + 3, ...
+        let lens = [4usize, 5, 2];
+        for rank in 0..3 {
+            let mut share = Share {
+                rank,
+                ranks: 3,
+                seen: 0,
+            };
+            let mut kept = Vec::new();
+            let mut start = 0;
+            for &n in &lens {
+                kept.extend(share.take(n).into_iter().map(|i| start + i));
+                start += n;
+            }
+            let expected: Vec<usize> = (rank..11).step_by(3).collect();
+            assert_eq!(kept, expected, "rank {rank}");
+        }
+    }
 
     #[test]
     fn the_path_follows_the_options_then_the_size() {
