@@ -525,6 +525,7 @@ fn experiment_writes_results_tables_and_figures() {
         "| MMoE |",
         "| PLE |",
         "| STAR |",
+        "| HMoE |",
         "| HiNet w/o SAN |",
         "| HiNet w/o hierarchy |",
         "| HiNet w/o gates |",

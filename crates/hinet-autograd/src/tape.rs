@@ -262,6 +262,19 @@ impl<'s, F: Float> Tape<'s, F> {
         Var::new(self, id)
     }
 
+    /// A copy of `var`'s value that the backward sweep does not go through (a stop-gradient):
+    /// the loss may depend on it, but no gradient flows from it to `var`'s inputs.
+    pub fn detach<'t>(&'t self, var: Var<'t, F>) -> Var<'t, F> {
+        let mut guard = self.ws.borrow_mut();
+        let ws = &mut *guard;
+        let source = value_of(&ws.nodes, self.store, var.id());
+        let mut a = ws.pool.uninit(source.shape());
+        a.assign(&source);
+        let id = push(ws, Value::Owned(a), Op::Leaf, false);
+        drop(guard);
+        self.var(id)
+    }
+
     /// A constant input (data, labels): copied into a pooled buffer, never given a gradient.
     pub fn constant(&self, value: ArrayViewD<'_, F>) -> Var<'_, F> {
         let mut ws = self.ws.borrow_mut();

@@ -24,6 +24,10 @@ pub enum Architecture {
     /// STAR per task: star-topology MLP (shared weights times scenario weights) and a tower per
     /// scenario.
     Star,
+    /// HMoE per task: `mmoe_experts` experts shared by the scenarios, a gate and a tower per
+    /// scenario, and the scenarios' predictions combined with weights of the row's scenario
+    /// (the others' predictions without a gradient).
+    Hmoe,
 }
 
 /// A categorical input field.
@@ -104,8 +108,11 @@ pub struct ModelConfig {
     pub esmm: bool,
     /// Bottom MLP widths for Shared-Bottom.
     pub bottom_hidden: Vec<usize>,
-    /// Experts for MMoE (per scenario).
+    /// Experts for MMoE (per scenario) and HMoE (per task, shared by the scenarios).
     pub mmoe_experts: usize,
+    /// HMoE: the other scenarios' predictions enter a row's weighted sum without a gradient
+    /// (HMoE's gradient stop, the default); `false` lets every scenario's loss train every tower.
+    pub hmoe_stop_gradient: bool,
 }
 
 impl Default for ModelConfig {
@@ -140,6 +147,7 @@ impl Default for ModelConfig {
             esmm: false,
             bottom_hidden: vec![128, 64],
             mmoe_experts: 4,
+            hmoe_stop_gradient: true,
         }
     }
 }
@@ -278,7 +286,7 @@ impl ModelConfig {
                 "SAN needs at least 2 scenarios; set san = false for a single scenario",
             );
         }
-        if self.architecture == Architecture::Mmoe && self.mmoe_experts == 0 {
+        if matches!(self.architecture, Architecture::Mmoe | Architecture::Hmoe) && self.mmoe_experts == 0 {
             return config_err("mmoe_experts", "must be at least 1");
         }
         if self.architecture == Architecture::SharedBottom && self.bottom_hidden.is_empty() {

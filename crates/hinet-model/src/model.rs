@@ -1,5 +1,6 @@
 //! `Model`: the input layer, then HiNet or a baseline, producing one logit per task per row.
 
+use crate::baselines::hmoe::Hmoe;
 use crate::baselines::star::Star;
 use crate::config::{Architecture, ModelConfig};
 use crate::error::{ModelError, Result};
@@ -24,6 +25,8 @@ enum Body<F> {
     TaskOnly(TaskLayer<F>),
     /// STAR per task.
     Star(Star),
+    /// HMoE per task.
+    Hmoe(Hmoe<F>),
 }
 
 /// A multi-scenario, multi-task model whose parameters live in a [`ParamStore`].
@@ -80,6 +83,18 @@ impl<F: Float> Model<F> {
                 config.num_tasks(),
                 x_width,
                 &config.expert_hidden,
+                rng,
+            )?),
+            Architecture::Hmoe => Body::Hmoe(Hmoe::new(
+                store,
+                m,
+                config.num_tasks(),
+                x_width,
+                config.mmoe_experts,
+                &config.expert_hidden,
+                parts.gate,
+                &parts.tower,
+                config.hmoe_stop_gradient,
                 rng,
             )?),
         };
@@ -141,6 +156,7 @@ impl<F: Float> Model<F> {
             }
             Body::TaskOnly(task) => task.forward(x, offsets),
             Body::Star(star) => star.forward(x, offsets),
+            Body::Hmoe(hmoe) => hmoe.forward(x, offsets),
         }
     }
 
@@ -202,6 +218,7 @@ impl<F: Float> Module<F> for Model<F> {
             }
             Body::TaskOnly(task) => s.extend(task.state()),
             Body::Star(star) => s.extend(Module::<F>::state(star)),
+            Body::Hmoe(hmoe) => s.extend(hmoe.state()),
         }
         s
     }
@@ -211,6 +228,7 @@ impl<F: Float> Module<F> for Model<F> {
         match &mut self.body {
             Body::Hierarchical { task, .. } | Body::TaskOnly(task) => task.set_training(training),
             Body::Star(_) => {}
+            Body::Hmoe(hmoe) => hmoe.set_training(training),
         }
     }
 

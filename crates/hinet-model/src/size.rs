@@ -378,6 +378,15 @@ impl ModelConfig {
                 };
                 self.task_layer(&mut t, m, tasks, x, &bottom, dim(0, "bottom_hidden"))?;
             }
+            Architecture::Hmoe => {
+                // Per task: K experts on x; per scenario a gate (x -> K), a tower and the
+                // relation weights (x -> M).
+                let k = dim(self.mmoe_experts, "mmoe_experts");
+                let out = t.stack(&[tasks], k, x, &self.expert_hidden, "expert_hidden")?;
+                t.gate(&[tasks, m], x, k, learned)?;
+                t.tower(&[tasks, m], out, &self.tower_hidden)?;
+                t.linear(&[tasks, m], x, m)?;
+            }
             Architecture::Star => {
                 // Per task, per layer: shared W [out, in] and b [out], and per scenario W_m, b_m.
                 let mut width = x;
@@ -482,7 +491,7 @@ impl ModelConfig {
             );
             levels.saturating_mul(e.saturating_add(g))
         };
-        let towers = if self.architecture == Architecture::Star {
+        let towers = if matches!(self.architecture, Architecture::Star | Architecture::Hmoe) {
             0
         } else {
             t.saturating_mul(sum(&self.tower_hidden).saturating_mul(2).saturating_add(2))
@@ -526,6 +535,21 @@ impl ModelConfig {
                 cgc_row(e, &self.expert_hidden, 1, e)
             }
             Architecture::SharedBottom => cgc_row(1, &self.bottom_hidden, 1, 1),
+            Architecture::Hmoe => {
+                // Per task: the experts once, then for every scenario a gate, a mix and a tower
+                // (M predictions per row), the relation logits and the weighted sum.
+                let e = self.mmoe_experts as u64;
+                let tower = sum(&self.tower_hidden).saturating_mul(2).saturating_add(2);
+                let per_scenario = cgc_row(e, &[], 1, e)
+                    .saturating_add(tower)
+                    .saturating_add(self.expert_hidden.last().copied().unwrap_or(0) as u64);
+                t.saturating_mul(
+                    e.saturating_mul(sum(&self.expert_hidden))
+                        .saturating_mul(2)
+                        .saturating_add(m.saturating_mul(per_scenario))
+                        .saturating_add(m.saturating_mul(3)),
+                )
+            }
             Architecture::Star => {
                 let mut w = 0u64;
                 let mut width = x;

@@ -40,6 +40,8 @@ pub enum Variant {
     Ple,
     /// STAR per task.
     Star,
+    /// HMoE per task.
+    Hmoe,
     /// HiNet without SAN.
     NoSan,
     /// HiNet without the scenario layer (its task layer alone: one CGC level per scenario).
@@ -59,6 +61,7 @@ impl Variant {
             Variant::Mmoe => "MMoE".into(),
             Variant::Ple => "PLE".into(),
             Variant::Star => "STAR".into(),
+            Variant::Hmoe => "HMoE".into(),
             Variant::NoSan => "HiNet w/o SAN".into(),
             Variant::NoHierarchy => "HiNet w/o hierarchy".into(),
             Variant::NoGates => "HiNet w/o gates".into(),
@@ -81,6 +84,7 @@ impl Variant {
                 c.cgc_levels = 2;
             }
             Variant::Star => c.architecture = Architecture::Star,
+            Variant::Hmoe => c.architecture = Architecture::Hmoe,
             Variant::NoSan => c.san = false,
             Variant::NoHierarchy => c.hierarchy = false,
             Variant::NoGates => c.gates = false,
@@ -96,6 +100,8 @@ impl Variant {
             Variant::Experts(k) => k + 1,
             Variant::SharedBottom | Variant::Star => 1,
             Variant::Mmoe | Variant::Ple | Variant::NoHierarchy => 2,
+            // Every scenario's gate and tower on every row.
+            Variant::Hmoe => 3,
         }
     }
 }
@@ -109,6 +115,7 @@ pub fn variants_of(study: Study) -> Vec<Variant> {
             Variant::Mmoe,
             Variant::Ple,
             Variant::Star,
+            Variant::Hmoe,
         ],
         Study::Ablation => vec![Variant::Hinet, Variant::NoSan, Variant::NoHierarchy, Variant::NoGates],
         Study::Experts => EXPERT_COUNTS.iter().map(|&k| experts(k)).collect(),

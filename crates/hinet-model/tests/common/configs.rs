@@ -16,6 +16,7 @@ pub fn small_config() -> impl Strategy<Value = ModelConfig> {
         Just(Architecture::Mmoe),
         Just(Architecture::Ple),
         Just(Architecture::Star),
+        Just(Architecture::Hmoe),
     ];
     let shape = (
         arch,
@@ -99,6 +100,7 @@ pub fn small_config() -> impl Strategy<Value = ModelConfig> {
                 esmm: esmm && t == 2,
                 bottom_hidden,
                 mmoe_experts: mmoe,
+                hmoe_stop_gradient: esmm,
             }
         },
     )

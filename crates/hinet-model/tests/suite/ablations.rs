@@ -136,7 +136,20 @@ fn baselines_have_their_own_structure() {
         ..tiny_config()
     });
     assert!(has(&star, "star.1.layer.0.scenario.2.weight") && !has(&star, "task."));
-    for n in [&sb, &mmoe, &ple, &star] {
+    let hmoe = names(&ModelConfig {
+        architecture: Architecture::Hmoe,
+        ..tiny_config()
+    });
+    for p in [
+        "hmoe.1.experts.layer.0.weight",
+        "hmoe.0.gate.2.weight",
+        "hmoe.1.tower.2.logit.weight",
+        "hmoe.0.relation.1.weight",
+    ] {
+        assert!(has(&hmoe, p), "HMoE lacks {p}");
+    }
+    assert!(!has(&hmoe, "task."));
+    for n in [&sb, &mmoe, &ple, &star, &hmoe] {
         assert!(!has(n, "scenario."), "baselines have no scenario layer");
     }
 }

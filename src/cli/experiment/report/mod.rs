@@ -130,7 +130,9 @@ fn protocol(md: &mut String, results: &Results) {
          one linear map of an 8-wide scenario embedding, renormalised over the other scenarios (the paper's form); a CGC \
          per scenario with 2 task-shared and 2 task-specific experts per task [64, 32]; towers [32]. Baselines share the \
          embeddings, widths and towers: Shared-Bottom (a bottom [64, 32] per scenario), MMoE (4 experts per scenario), \
-         PLE (two CGC levels per scenario), STAR (star-topology MLP per task). Ablations change one switch of HiNet: \
+         PLE (two CGC levels per scenario), STAR (star-topology MLP per task), HMoE (4 experts [64, 32] per task shared \
+         by the scenarios, a gate and a tower per scenario, the scenarios' predictions weighted per row's scenario with \
+         HMoE's gradient stop). Ablations change one switch of HiNet: \
          without SAN (C_i = [S_i, G]: no other scenario's experts), without the hierarchy (the task layer on the embeddings: one CGC \
          level per scenario), without gates (every gate replaced by the mean of its experts).",
         super::plan::HINET_SUB_EXPERTS
