@@ -143,14 +143,23 @@ impl<F: WireFloat> DistTrainer<F> {
     pub fn from_trainer(comm: Arc<dyn Communicator>, trainer: Trainer<F>, dist: DistOptions) -> Result<Self> {
         let (mut model, mut store, optimizer, step) = trainer.into_parts();
         let rank = comm.rank();
-        // Every rank must start from the same model: compare a fingerprint.
-        let mut check = vec![F::zero(); 2];
-        check[0] = F::of(step as f64);
-        check[1] = F::of(store.ids().map(|id| store.value(id).len()).sum::<usize>() as f64);
-        let mine = check.clone();
-        F::sum_over(&*comm, &mut check)?;
-        let n = F::of(comm.size() as f64);
-        if check.iter().zip(&mine).any(|(&s, &m)| s != m * n) {
+        // Every rank must start from the same model: compare a fingerprint (step count, tensor
+        // count, element count and a checksum of the values), summed across ranks in f64.
+        let checksum: f64 = store
+            .ids()
+            .map(|id| store.value(id).iter().map(|v| v.f64()).sum::<f64>())
+            .sum();
+        let mine = [
+            step as f64,
+            store.len() as f64,
+            store.ids().map(|id| store.value(id).len()).sum::<usize>() as f64,
+            checksum,
+        ];
+        let mut all = mine;
+        comm.sum_f64(&mut all)?;
+        let n = comm.size() as f64;
+        let differs = |(s, m): (&f64, &f64)| (s - m * n).abs() > 1e-9 * (1.0 + (m * n).abs());
+        if all.iter().zip(&mine).any(differs) {
             return Err(DistError::Mismatch {
                 rank,
                 why: "the ranks start from different models (config, seed or checkpoint)".into(),

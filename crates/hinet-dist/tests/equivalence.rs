@@ -281,3 +281,19 @@ fn a_rank_that_fails_mid_step_stops_the_others_with_its_rank_named() {
         .expect_err("rank 0 must stop");
     assert!(msg.contains("rank 1 left"), "{msg}");
 }
+
+/// Ranks that would train different models (another seed on one rank) are refused at the start.
+#[test]
+fn ranks_built_from_different_seeds_are_refused() {
+    let config = config(Architecture::Hinet);
+    let opts = options(false, None);
+    let out = run_ranks(2, |g| {
+        let seed = 7 + g.rank() as u64;
+        let comm: Arc<dyn Communicator> = Arc::new(g);
+        DistTrainer::<f64>::new(comm, &config, seed, &opts, DistOptions::default()).map(|_| ())
+    });
+    for r in out {
+        let e = r.expect("no panic").expect_err("different models must be refused");
+        assert!(e.to_string().contains("different models"), "{e}");
+    }
+}

@@ -146,6 +146,23 @@ fn value_used_twice_accumulates() {
 }
 
 #[test]
+fn detach_keeps_the_value_and_stops_the_gradient() {
+    let mut store = ParamStore::<f64>::new();
+    let x = store.add("x", array![3.0].into_dyn()).unwrap();
+    let mut grads = Gradients::new();
+    let tape = Tape::new(&store);
+    let v = tape.param(x);
+    // y = x * detach(x * x): the value is x^3 = 27, the gradient only through the first
+    // factor: d/dx = detach(x^2) = 9 (not 3 x^2 = 27).
+    let frozen = tape.detach(v.mul(v).unwrap());
+    assert!(!frozen.requires_grad());
+    let y = v.mul(frozen).unwrap().sum().unwrap();
+    assert_eq!(y.scalar().unwrap(), 27.0);
+    tape.backward(y, &mut grads).unwrap();
+    assert_eq!(grads.dense(x, &[1]).unwrap()[[0]], 9.0);
+}
+
+#[test]
 fn no_grad_tape_records_no_backward_and_refuses_backward() {
     let mut store = ParamStore::<f32>::new();
     let w = store.add("w", ArrayD::ones(vec![2, 2])).unwrap();
