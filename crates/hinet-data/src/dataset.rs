@@ -36,6 +36,17 @@ pub struct Dataset {
     pub dense_normalized: bool,
 }
 
+/// Appends `more` to `v`, growing it by an eighth (or what `more` needs) when it is full rather
+/// than doubling it: a file read into memory chunk by chunk then holds at most an eighth more
+/// than its rows, instead of up to twice as much (and the allocator grows large blocks in place,
+/// so the smaller steps cost few copies).
+fn append_growing<T: Clone>(v: &mut Vec<T>, more: &[T]) {
+    if v.capacity() - v.len() < more.len() {
+        v.reserve_exact(more.len().max(v.len() / 8));
+    }
+    v.extend_from_slice(more);
+}
+
 impl Dataset {
     /// Swaps rows `a` and `b` in every per-row vector (the shuffle buffer's draw).
     pub(crate) fn swap_rows(&mut self, a: usize, b: usize) {
@@ -215,16 +226,29 @@ impl Dataset {
         if self.is_empty() && self.oracle.is_none() && other.oracle.is_some() {
             self.oracle = Some(Vec::new());
         }
-        self.scenario.extend_from_slice(&other.scenario);
-        self.sparse.extend_from_slice(&other.sparse);
-        self.dense.extend_from_slice(&other.dense);
-        self.labels.extend_from_slice(&other.labels);
+        append_growing(&mut self.scenario, &other.scenario);
+        append_growing(&mut self.sparse, &other.sparse);
+        append_growing(&mut self.dense, &other.dense);
+        append_growing(&mut self.labels, &other.labels);
         if let (Some(a), Some(b)) = (&mut self.oracle, &other.oracle) {
-            a.extend_from_slice(b);
+            append_growing(a, b);
         }
-        self.row_key.extend_from_slice(&other.row_key);
-        self.file_part.extend_from_slice(&other.file_part);
+        append_growing(&mut self.row_key, &other.row_key);
+        append_growing(&mut self.file_part, &other.file_part);
         Ok(())
+    }
+
+    /// Returns the vectors' spare capacity to the allocator (after the last append).
+    pub fn shrink_to_fit(&mut self) {
+        self.scenario.shrink_to_fit();
+        self.sparse.shrink_to_fit();
+        self.dense.shrink_to_fit();
+        self.labels.shrink_to_fit();
+        if let Some(o) = &mut self.oracle {
+            o.shrink_to_fit();
+        }
+        self.row_key.shrink_to_fit();
+        self.file_part.shrink_to_fit();
     }
 
     /// A new dataset with the given rows, in the given order.

@@ -455,6 +455,7 @@ pub fn load(schema: &Schema, files: &[InputFile], options: &ReadOptions) -> Resu
         }
         data.append(&chunk)?;
     }
+    data.shrink_to_fit();
     let report = chunks.take_report().ok_or(DataError::ReaderGone)?;
     let auto_max = chunks.auto_max.take().ok_or(DataError::ReaderGone)?;
     for ((column, field), max) in schema.sparse.iter().zip(&mut data.spec.sparse).zip(auto_max) {

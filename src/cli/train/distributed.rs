@@ -90,6 +90,8 @@ pub(crate) fn placement(name: &str) -> Result<EmbeddingPlacement> {
 fn keep_share(data: &mut Dataset, rank: usize, n: usize) -> Result<()> {
     let rows: Vec<usize> = (rank..data.len()).step_by(n).collect();
     data.keep_rows(&rows)?;
+    // The other ranks' rows: back to the allocator.
+    data.shrink_to_fit();
     Ok(())
 }
 

@@ -408,6 +408,7 @@ fn run_alone(args: &TrainArgs, globals: Globals) -> Result<()> {
             drop((valid_rows, test_rows));
             let mut train = source.data;
             train.keep_rows(&train_rows)?;
+            train.shrink_to_fit();
             let mut splits = Splits { train, valid, test };
             let normalizer = match stored {
                 Some(n) => {
