@@ -549,7 +549,7 @@ fn experiment_writes_results_tables_and_figures() {
         serde_json::from_str(&std::fs::read_to_string(out.join("results/results.json")).unwrap()).unwrap();
     let runs = json["runs"].as_array().unwrap();
     assert!(!md.contains("## 3. Number of sub-experts"), "study not asked for");
-    assert_eq!(runs.len(), 8, "8 models x 1 seed");
+    assert_eq!(runs.len(), 9, "9 models x 1 seed");
     for r in runs {
         let cells: Vec<f64> = r["test_auc"]
             .as_array()

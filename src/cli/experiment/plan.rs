@@ -307,10 +307,10 @@ mod tests {
     use super::*;
 
     #[test]
-    fn every_study_needs_eleven_distinct_models() {
+    fn every_study_needs_twelve_distinct_models() {
         let all = [Study::Comparison, Study::Ablation, Study::Experts, Study::San];
         let v = variants(&all);
-        assert_eq!(v.len(), 11, "{v:?}");
+        assert_eq!(v.len(), 12, "{v:?}");
         assert_eq!(variants_of(Study::Experts)[2], Variant::Hinet);
     }
 
