@@ -154,6 +154,25 @@ impl MpiComm {
     }
 }
 
+impl MpiComm {
+    /// Element-wise sum: one MPI allreduce for short vectors, the ring for long ones.
+    fn sum<T>(&self, values: &mut [T]) -> Result<()>
+    where
+        T: mpi::datatype::Equivalence + Copy + Default + std::ops::AddAssign,
+    {
+        self.on_owner("sum")?;
+        if values.is_empty() {
+            return Ok(());
+        }
+        if values.len() >= BLOCKED_SUM_FROM && self.size > 1 {
+            return self.sum_ring(values);
+        }
+        let send = values.to_vec();
+        self.world.all_reduce_into(&send[..], values, SystemOperation::sum());
+        Ok(())
+    }
+}
+
 /// Below this many values a sum is one MPI allreduce (latency-bound); from it, the ring
 /// (bandwidth-bound).
 const BLOCKED_SUM_FROM: usize = 1 << 15;
@@ -168,29 +187,11 @@ impl Communicator for MpiComm {
     }
 
     fn sum_f32(&self, values: &mut [f32]) -> Result<()> {
-        self.on_owner("sum")?;
-        if values.is_empty() {
-            return Ok(());
-        }
-        if values.len() >= BLOCKED_SUM_FROM && self.size > 1 {
-            return self.sum_ring(values);
-        }
-        let send = values.to_vec();
-        self.world.all_reduce_into(&send[..], values, SystemOperation::sum());
-        Ok(())
+        self.sum(values)
     }
 
     fn sum_f64(&self, values: &mut [f64]) -> Result<()> {
-        self.on_owner("sum")?;
-        if values.is_empty() {
-            return Ok(());
-        }
-        if values.len() >= BLOCKED_SUM_FROM && self.size > 1 {
-            return self.sum_ring(values);
-        }
-        let send = values.to_vec();
-        self.world.all_reduce_into(&send[..], values, SystemOperation::sum());
-        Ok(())
+        self.sum(values)
     }
 
     fn all_to_all(&self, send: &[Vec<u8>]) -> Result<Vec<Vec<u8>>> {

@@ -17,7 +17,7 @@
 
 use crate::comm::Communicator;
 use crate::error::{DistError, Result};
-use crate::wire::{WireFloat, count_u64, get_u64, put_u64};
+use crate::wire::{WireFloat, count_u64, decode_all, get_u64, put_u64};
 use hinet_autograd::{Float, Gradients, ParamGrad, ParamId, ParamStore};
 use hinet_optim::{OptimState, Optimizer, ParamGroup};
 use ndarray::{Array2, ArrayD, Axis};
@@ -226,14 +226,7 @@ impl<F: WireFloat> Shards<F> {
         self.bytes_last_step += answers.iter().map(Vec::len).sum::<usize>();
         let replies = comm.all_to_all(&answers)?;
         // Fill the compact tables: distinct id k of table f comes from owner id % size, in order.
-        let mut decoded: Vec<Vec<F>> = replies
-            .iter()
-            .map(|b| {
-                let mut v = Vec::new();
-                F::get(b, &mut v);
-                v
-            })
-            .collect();
+        let mut decoded: Vec<Vec<F>> = decode_all(&replies);
         let mut cursor = vec![0usize; size];
         for (f, t) in self.tables.iter().enumerate() {
             let d = &self.distinct[f];

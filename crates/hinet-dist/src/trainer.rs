@@ -13,7 +13,7 @@ use crate::comm::Communicator;
 use crate::error::{DistError, Result};
 use crate::replicas::CommSum;
 use crate::shards::{Shards, shard_rows};
-use crate::wire::{WireFloat, get_u64, put_u64};
+use crate::wire::{WireFloat, decode_all, get_u64, put_u64};
 use hinet_autograd::{Gradients, ParamGrad, ParamId, ParamStore, Tape, Workspace};
 use hinet_layers::Module;
 use hinet_model::{MetricsTable, Model, ModelConfig, ModelError, ModelInput, TrainOptions, Trainer};
@@ -434,10 +434,11 @@ impl<F: WireFloat> DistTrainer<F> {
             let labels = b
                 .labels
                 .ok_or_else(|| ModelError::Input("metrics need labels".into()))?;
-            for r in 0..b.rows {
-                put_u64(b.scenario[r] as u64, &mut gather.rows);
-                F::put(&p.row(r).to_vec(), &mut gather.rows);
-                F::put(&labels.row(r).to_vec(), &mut gather.rows);
+            for ((&scenario, p), y) in b.scenario.iter().zip(p.rows()).zip(labels.rows()) {
+                put_u64(scenario as u64, &mut gather.rows);
+                for v in p.iter().chain(y.iter()) {
+                    F::put(std::slice::from_ref(v), &mut gather.rows);
+                }
             }
         }
         Ok(true)
@@ -501,14 +502,7 @@ impl<F: WireFloat> DistTrainer<F> {
         if rank != 0 {
             return Ok(None);
         }
-        let decoded: Vec<Vec<F>> = got
-            .iter()
-            .map(|b| {
-                let mut v = Vec::new();
-                F::get(b, &mut v);
-                v
-            })
-            .collect();
+        let decoded: Vec<Vec<F>> = decode_all(&got);
         let mut cursor = vec![0usize; size];
         let mut store = self.store.clone();
         let state_names: Vec<String> = shard_state.tensors.iter().map(|(n, _)| n.clone()).collect();

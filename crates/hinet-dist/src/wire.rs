@@ -43,6 +43,18 @@ macro_rules! wire_float {
 wire_float!(f32, sum_f32);
 wire_float!(f64, sum_f64);
 
+/// Each message's values, decoded (one vector per rank's message).
+pub fn decode_all<F: WireFloat>(messages: &[Vec<u8>]) -> Vec<Vec<F>> {
+    messages
+        .iter()
+        .map(|b| {
+            let mut v = Vec::with_capacity(b.len() / F::BYTES);
+            F::get(b, &mut v);
+            v
+        })
+        .collect()
+}
+
 /// Appends `v` as 8 little-endian bytes.
 pub fn put_u64(v: u64, out: &mut Vec<u8>) {
     out.extend_from_slice(&v.to_le_bytes());
