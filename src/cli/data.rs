@@ -4,7 +4,7 @@
 use super::config::MemoryNeed;
 use anyhow::{Context, Result, bail};
 use hinet_data::synthetic::{SyntheticConfig, generate};
-use hinet_data::{Batch, Dataset, FeatureSpec, InputFile, Part, ReadOptions, Schema, SkipReport, SplitSpec, load};
+use hinet_data::{Batch, Dataset, FeatureSpec, InputFile, Part, ReadOptions, Schema, SkipReport, SplitSpec};
 use hinet_model::{MetricsTable, ModelConfig, ModelInput, Trainer};
 use ndarray::{Array2, ArrayView2};
 use serde::{Deserialize, Serialize};
@@ -385,7 +385,14 @@ pub fn load_source(desc: &DataDesc, args: &DataArgs, split_seed: u64, trained: O
 
 /// Reads every row of `fs` into memory.
 pub fn load_file_source(fs: FileSource) -> Result<Source> {
-    let loaded = load(&fs.schema, &fs.files, &fs.options)?;
+    let all: Vec<usize> = (0..fs.files.len()).collect();
+    load_some_files(fs, &all)
+}
+
+/// [`load_file_source`] of the files at the indices `which` (a rank's own files): each row
+/// keeps the split it has when every file is read.
+pub fn load_some_files(fs: FileSource, which: &[usize]) -> Result<Source> {
+    let loaded = hinet_data::load_files(&fs.schema, &fs.files, which, &fs.options)?;
     Ok(Source {
         data: loaded.data,
         split: fs.split,
@@ -416,14 +423,15 @@ impl FileSource {
     /// Bytes of the files on disk (a compressed file counts four times its size: about what it
     /// holds once inflated).
     pub fn text_bytes(&self) -> u64 {
-        self.files
-            .iter()
-            .map(|f| {
-                let len = std::fs::metadata(&f.path).map_or(0, |m| m.len());
-                let gz = f.path.extension().is_some_and(|e| e.eq_ignore_ascii_case("gz"));
-                if gz { len.saturating_mul(4) } else { len }
-            })
-            .sum()
+        (0..self.files.len()).map(|i| self.file_text_bytes(i)).sum()
+    }
+
+    /// [`FileSource::text_bytes`] of file `i` alone.
+    pub fn file_text_bytes(&self, i: usize) -> u64 {
+        let f = &self.files[i];
+        let len = std::fs::metadata(&f.path).map_or(0, |m| m.len());
+        let gz = f.path.extension().is_some_and(|e| e.eq_ignore_ascii_case("gz"));
+        if gz { len.saturating_mul(4) } else { len }
     }
 }
 

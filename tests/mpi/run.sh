@@ -50,7 +50,18 @@ grep -q 'epoch 3/3' three.err || { cat three.err; fail "resume on 3 ranks did no
 "$HINET" train --rows 40000 --epochs 3 --batch-size 512 --resume two.ckpt > one.out 2> one.err || { cat one.err; fail "resume in one process"; }
 ok "a 2-rank checkpoint resumes on 3 ranks and in one process"
 
-# 5. Streaming from CSV files: each rank keeps its share of the rows as they are read; the test
+# 5. The test metrics are the best epoch's (read back from the checkpoint when a later epoch
+#    was worse; a high learning rate overfits after a few epochs): one process evaluates the
+#    checkpoint to the AUC the ranks printed.
+"${MPIRUN[@]}" -np 2 "$HINET" train --rows 20000 --epochs 5 --lr 0.03 --batch-size 128 --checkpoint best.ckpt \
+    > best.out 2> best.err || { cat best.err; fail "train with a high learning rate on 2 ranks"; }
+auc=$(grep 'mean AUC over scenarios and tasks' best.out | awk '{print $NF}')
+"$HINET" eval best.ckpt --rows 20000 > best-eval.out 2>&1 || { cat best-eval.out; fail "eval of best.ckpt"; }
+auc1=$(grep 'mean AUC over scenarios and tasks' best-eval.out | awk '{print $NF}')
+[ "$auc1" = "$auc" ] || fail "the ranks printed test AUC $auc, the checkpoint of the best epoch evaluates to $auc1"
+ok "the test metrics are the best epoch's ($(grep -o 'best epoch ([0-9]*)' best.err || echo 'the last epoch was the best'); AUC $auc)"
+
+# 6. Streaming from CSV files: each rank keeps its share of the rows as they are read; the test
 #    rows are the same as in memory, and it learns.
 "$HINET" gen-data --rows 30000 --out gen > gen.out 2> gen.err || { cat gen.err; fail "gen-data"; }
 schema=$(tail -1 gen.out)
@@ -68,7 +79,34 @@ auc_s=$(grep -o 'epoch 2/2: .*valid mean AUC [0-9.]*' stream.err | awk '{print $
 awk -v a="$auc_s" 'BEGIN { exit !(a > 0.56) }' || fail "streamed 2-rank training did not learn (valid mean AUC $auc_s)"
 ok "streamed training on 2 ranks (${rows_s#Test metrics (}, valid mean AUC $auc_s)"
 
-# 6. A rank that dies mid-epoch ends the job within seconds, with a message; the last
+# 7. Data in several files: each rank reads only its own (two files each, balanced by size),
+#    in memory and streamed. The split is the one-process split (same rows per part), and the
+#    2-rank checkpoint evaluates in one process to the AUC the ranks printed.
+head -1 gen/synthetic.csv > header
+first=2
+parts=()
+for n in 9000 8000 7000 6000; do
+    { cat header; sed -n "${first},$((first + n - 1))p" gen/synthetic.csv; } > "gen/part$n.csv"
+    parts+=(--data "gen/part$n.csv")
+    first=$((first + n))
+done
+"$HINET" train --schema "$schema" "${parts[@]}" --epochs 1 > parts1.out 2> parts1.err || { cat parts1.err; fail "one process on the part files"; }
+rows1=$(grep -o 'rows train [0-9]*, valid [0-9]*, test [0-9]*' parts1.err)
+for mode in in-memory stream; do
+    "${MPIRUN[@]}" -np 2 "$HINET" train --schema "$schema" "${parts[@]}" --"$mode" --epochs 2 --batch-size 256 \
+        --checkpoint "parts-$mode.ckpt" > "parts-$mode.out" 2> "parts-$mode.err" || { cat "parts-$mode.err"; fail "train --$mode on part files, 2 ranks"; }
+    grep -q "each rank reads its own files" "parts-$mode.err" || { cat "parts-$mode.err"; fail "--$mode: the ranks did not read by file"; }
+    rows2=$(grep -o 'rows train [0-9]*, valid [0-9]*, test [0-9]*' "parts-$mode.err")
+    [ -n "$rows1" ] && [ "$rows1" = "$rows2" ] || fail "--$mode: 2 ranks split the part files as '$rows2', one process as '$rows1'"
+    per_rank=$(grep -o 'training rows per rank: [0-9]* / [0-9]*' "parts-$mode.err")
+    auc=$(grep 'mean AUC over scenarios and tasks' "parts-$mode.out" | awk '{print $NF}')
+    "$HINET" eval "parts-$mode.ckpt" --schema "$schema" "${parts[@]}" > "parts-$mode-eval.out" 2>&1 || { cat "parts-$mode-eval.out"; fail "eval of the --$mode part-file checkpoint"; }
+    auc1=$(grep 'mean AUC over scenarios and tasks' "parts-$mode-eval.out" | awk '{print $NF}')
+    [ "$auc1" = "$auc" ] || fail "--$mode: one process evaluates the checkpoint to $auc1, the ranks to $auc"
+    ok "--$mode by file on 2 ranks ($rows2; $per_rank; test AUC $auc, the same in one process)"
+done
+
+# 8. A rank that dies mid-epoch ends the job within seconds, with a message; the last
 #    checkpoint still loads.
 "${MPIRUN[@]}" -np 2 "$HINET" train --rows 200000 --epochs 50 --batch-size 256 --checkpoint fault.ckpt \
     > fault.out 2> fault.err &
@@ -92,7 +130,7 @@ for _ in $(seq 1 50); do [ -z "$(pgrep -x hinet || true)" ] && break; sleep 0.1;
 "$HINET" eval fault.ckpt --rows 200000 > fault_eval.out 2>&1 || { cat fault_eval.out; fail "the last checkpoint does not load"; }
 ok "a killed rank stops the job in $took s (status $status); the last checkpoint loads"
 
-# 7. An error on one rank (here: a bad option seen by every rank) is printed with the rank.
+# 9. An error on one rank (here: a bad option seen by every rank) is printed with the rank.
 set +e
 "${MPIRUN[@]}" -np 2 "$HINET" train --rows 1000 --epochs 1 --embeddings bogus > bad.out 2> bad.err
 status=$?

@@ -140,6 +140,17 @@ impl BatchIter<'_> {
         self
     }
 
+    /// Sets the size of the batches that follow (at least 1): a rank of a distributed run that
+    /// holds more or fewer rows than the others spreads them over the same number of steps.
+    pub fn set_batch_size(&mut self, batch_size: usize) {
+        self.batch_size = batch_size.max(1);
+    }
+
+    /// Rows not yet yielded.
+    pub fn remaining(&self) -> usize {
+        self.order.len() - self.pos
+    }
+
     /// Number of batches this iterator yields in total.
     pub fn num_batches(&self) -> usize {
         let n = self.order.len();

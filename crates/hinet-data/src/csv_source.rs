@@ -51,7 +51,7 @@ pub(crate) struct CsvSource {
     oracle: Vec<usize>,
     /// Whether this file's rows carry oracle values.
     pub(crate) has_oracle: bool,
-    /// Split-key columns; empty: the row position is the key.
+    /// Split-key columns; empty: the row's address (file, record) is the key.
     key: Vec<usize>,
     part: Option<Part>,
     /// Per sparse column: the largest id of an accepted row, for `vocab = "auto"` columns.
@@ -257,7 +257,7 @@ impl CsvSource {
         // diagnostic AUC, so a file with none of the oracle columns simply has no oracle values
         // (one with some but not all is a mistake in the file or the schema: an error). Reading
         // data to score (labels optional), a file without all the split-key columns gets
-        // row-position keys. A column that is present is still checked.
+        // row-address keys. A column that is present is still checked.
         let optional = |cols: &[String], role: &str, when_all_absent: bool| -> Result<Vec<usize>, DataError> {
             if when_all_absent && cols.iter().all(|c| !header.iter().any(|h| h == c)) {
                 return Ok(Vec::new());
@@ -308,7 +308,7 @@ impl CsvSource {
         self.reader.next_record()
     }
 
-    fn line(&self) -> u64 {
+    pub(crate) fn line(&self) -> u64 {
         self.reader.start_line()
     }
 
@@ -335,8 +335,8 @@ impl CsvSource {
     }
 
     /// Parses the current record and appends it to `out`; on error `out` is unchanged.
-    /// `position` is the row's index among all data rows read so far (the default split key).
-    pub(crate) fn parse_into(&mut self, position: u64, out: &mut Dataset) -> Result<(), DataError> {
+    /// `address` is the row's [`crate::row_address`] (the default split key).
+    pub(crate) fn parse_into(&mut self, address: u64, out: &mut Dataset) -> Result<(), DataError> {
         if self.reader.len() != self.fields {
             let (first, last) = (self.reader.start_line(), self.reader.end_line());
             // A record over several lines is legal (quoted line breaks) but, with a wrong field
@@ -503,7 +503,7 @@ impl CsvSource {
         self.row_oracle = oracle;
 
         let key = if self.key.is_empty() {
-            position
+            address
         } else {
             let mut h = fnv1a64_start();
             for &c in &self.key {

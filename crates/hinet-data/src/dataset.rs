@@ -26,7 +26,7 @@ pub struct Dataset {
     /// `oracle_columns`, for the oracle AUC only (never features).
     pub oracle: Option<Vec<f32>>,
     /// Per-row key for hash splits: a hash of the schema's `split_key` columns, or the row's
-    /// position among all data rows read (for the generator: the row index).
+    /// [`crate::row_address`] (its file and record number; for the generator: the row index).
     pub row_key: Vec<u64>,
     /// Per row: the split role of the file it came from, if any.
     pub file_part: Vec<Option<Part>>,

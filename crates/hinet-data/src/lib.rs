@@ -36,15 +36,15 @@ pub use dense_range::{DENSE_WARN_ABS, DenseRange, DenseRangeWarning, SourceLine}
 pub use error::{BadRowKind, DataError};
 pub use normalize::{ColumnTransform, DenseNormalizer, Normalize};
 pub use normalizer_fit::NormalizerFit;
-pub use part_stream::{PartStream, stream_part};
+pub use part_stream::{PartStream, stream_part, stream_part_files};
 pub use presets::{Preset, preset};
 pub use reader::{
-    ChunkStream, DEFAULT_MAX_FIELD_BYTES, DEFAULT_MAX_RECORD_BYTES, DEFAULT_MAX_RECORD_LINES, Loaded, ReadOptions,
-    SkipReport, load, stream,
+    ChunkStream, DEFAULT_MAX_FIELD_BYTES, DEFAULT_MAX_RECORD_BYTES, DEFAULT_MAX_RECORD_LINES, Loaded, MAX_FILES,
+    ReadOptions, SkipReport, load, load_files, row_address, stream, stream_files,
 };
 pub use schema::{
     DenseColumn, InputFile, LabelRule, MAX_AUTO_VOCAB, MAX_SCHEMA_BYTES, Part, Schema, SparseColumn, TaskColumn, Vocab,
 };
-pub use shuffle::ShuffleBuffer;
+pub use shuffle::{ShuffleBuffer, file_order};
 pub use spec::{FeatureSpec, SparseField};
 pub use split::{SplitSpec, Splits, split_for_files};

@@ -115,6 +115,33 @@ impl NormalizerFit {
         Ok(())
     }
 
+    /// This fit's part of a fit spread over several processes (ranks that each read their own
+    /// files): the rows added in the current pass, then each column's running sum. Sum these
+    /// vectors over the processes and give the total to [`NormalizerFit::set_sums`], at the end
+    /// of each pass, on every process; the result equals one fit over all rows up to the order
+    /// of the sums' additions.
+    pub fn partial_sums(&self) -> Vec<f64> {
+        std::iter::once(self.rows as f64)
+            .chain(self.sums.iter().copied())
+            .collect()
+    }
+
+    /// Replaces the rows and sums of the current pass by `totals`, the element-wise sum of every
+    /// process's [`NormalizerFit::partial_sums`].
+    pub fn set_sums(&mut self, totals: &[f64]) -> Result<(), DataError> {
+        let rows = totals.first().copied().unwrap_or(-1.0);
+        if totals.len() != self.sums.len() + 1 || !(rows >= 0.0 && rows.fract() == 0.0 && rows < 2f64.powi(53)) {
+            return Err(DataError::config(format!(
+                "summed normaliser statistics: expected a row count and {} sums, got {} numbers (rows {rows})",
+                self.sums.len(),
+                totals.len()
+            )));
+        }
+        self.rows = rows as u64;
+        self.sums.copy_from_slice(&totals[1..]);
+        Ok(())
+    }
+
     /// Ends the first pass (the means are known) and starts the second.
     pub fn second_pass(&mut self) {
         if self.pass == Pass::Means {

@@ -8,7 +8,7 @@
 use crate::dataset::Dataset;
 use crate::error::DataError;
 use crate::normalize::DenseNormalizer;
-use crate::reader::{ChunkStream, ReadOptions, SkipReport, stream};
+use crate::reader::{ChunkStream, ReadOptions, SkipReport, stream_files};
 use crate::schema::{InputFile, Part, Schema};
 use crate::split::SplitSpec;
 
@@ -31,8 +31,24 @@ pub fn stream_part(
     part: Part,
     normalizer: Option<DenseNormalizer>,
 ) -> PartStream {
+    let all: Vec<usize> = (0..files.len()).collect();
+    stream_part_files(schema, files, &all, options, spec, part, normalizer)
+}
+
+/// [`stream_part`] over the files at the indices `which`, in that order: the rows of `part`
+/// that these files hold, each in the part that reading every file puts it in (see
+/// [`crate::stream_files`]).
+pub fn stream_part_files(
+    schema: &Schema,
+    files: &[InputFile],
+    which: &[usize],
+    options: &ReadOptions,
+    spec: SplitSpec,
+    part: Part,
+    normalizer: Option<DenseNormalizer>,
+) -> PartStream {
     PartStream {
-        chunks: stream(schema, files, options),
+        chunks: stream_files(schema, files, which, options),
         spec,
         part: match part {
             Part::Train => 0,

@@ -33,7 +33,7 @@ pub struct ReadOptions {
     pub max_examples: usize,
     /// Read data to score: accept files without the label columns (their labels read as 0),
     /// without the `oracle_columns` (such a file's rows carry no oracle values) and without the
-    /// `split_key` columns (its rows are keyed by position). A column that is present is still
+    /// `split_key` columns (its rows are keyed by their address). A column that is present is still
     /// checked. Scenario and feature columns are always required.
     pub labels_optional: bool,
     /// Largest record, in bytes (default 16 MiB): a longer one, such as a file without line
@@ -261,6 +261,22 @@ impl Drop for ChunkStream {
     }
 }
 
+/// Bits of a [`row_address`] that count the records of one file.
+const RECORD_BITS: u32 = 40;
+
+/// Most input files one read can address (2^24).
+pub const MAX_FILES: usize = 1 << (64 - RECORD_BITS);
+
+/// The address of data record `record` (0-based, bad records counted) of file `file` (its index
+/// in the list of input files): `file * 2^40 + record`, the split key of a row without
+/// `split_key` columns. It depends on the row alone, not on which other files a process reads
+/// or in which order, so ranks that read their own files, or an epoch that reads the files in
+/// a shuffled order, split the data exactly as one process reading every file in order does.
+/// For the first file it is the record number. `None` beyond 2^40 records or 2^24 files.
+pub fn row_address(file: usize, record: u64) -> Option<u64> {
+    (file < MAX_FILES && record < (1u64 << RECORD_BITS)).then_some((file as u64) << RECORD_BITS | record)
+}
+
 /// Reads `files` with `schema` in a background thread, yielding datasets of up to
 /// `options.chunk_rows` rows in file order. A configuration error is the first (and only) item;
 /// a bad row (without skipping) ends the stream with that error.
@@ -269,6 +285,14 @@ impl Drop for ChunkStream {
 /// final table sizes, which are only known at the end. Fix them first with
 /// [`Schema::fix_auto_vocab`] (from the trained model) or read everything with [`load`].
 pub fn stream(schema: &Schema, files: &[InputFile], options: &ReadOptions) -> ChunkStream {
+    stream_files(schema, files, &all(files), options)
+}
+
+/// [`stream`] over some of `files`: those at the indices `which`, in that order (each at most
+/// once). Rows keep the split keys that reading every file gives them ([`row_address`]): a
+/// rank of a distributed run reads its own files, and a streamed epoch can visit the files in
+/// a shuffled order, without moving a row between train, validation and test.
+pub fn stream_files(schema: &Schema, files: &[InputFile], which: &[usize], options: &ReadOptions) -> ChunkStream {
     if let Some(c) = schema.sparse.iter().find(|c| c.is_auto()) {
         return ChunkStream::failed(DataError::config(format!(
             "sparse column {:?} has vocab = \"auto\", whose size is only known once all files are read: \
@@ -276,7 +300,43 @@ pub fn stream(schema: &Schema, files: &[InputFile], options: &ReadOptions) -> Ch
             c.column
         )));
     }
-    stream_any(schema, files, options)
+    stream_any(schema, files, which, options)
+}
+
+fn all(files: &[InputFile]) -> Vec<usize> {
+    (0..files.len()).collect()
+}
+
+/// Checks that `which` names distinct files of `files`, and at least one.
+fn check_selection(files: &[InputFile], which: &[usize]) -> Result<(), DataError> {
+    if files.len() > MAX_FILES {
+        return Err(DataError::config(format!(
+            "{} input files: at most {MAX_FILES} can be read together",
+            files.len()
+        )));
+    }
+    if which.is_empty() {
+        return Err(DataError::config("no input files given"));
+    }
+    let mut seen = vec![false; files.len()];
+    for &i in which {
+        match seen.get_mut(i) {
+            None => {
+                return Err(DataError::config(format!(
+                    "file index {i} given, but there are {} input files",
+                    files.len()
+                )));
+            }
+            Some(true) => {
+                return Err(DataError::config(format!(
+                    "file {} selected twice",
+                    files[i].path.display()
+                )));
+            }
+            Some(s) => *s = true,
+        }
+    }
+    Ok(())
 }
 
 impl ChunkStream {
@@ -294,7 +354,7 @@ impl ChunkStream {
 
 /// [`stream`] without the check against automatic vocabularies (for [`load`], which sets the
 /// sizes at the end).
-fn stream_any(schema: &Schema, files: &[InputFile], options: &ReadOptions) -> ChunkStream {
+fn stream_any(schema: &Schema, files: &[InputFile], which: &[usize], options: &ReadOptions) -> ChunkStream {
     let mut s = ChunkStream {
         rx: None,
         handle: None,
@@ -307,22 +367,16 @@ fn stream_any(schema: &Schema, files: &[InputFile], options: &ReadOptions) -> Ch
         .validate()
         .and_then(|()| schema.validate())
         .and_then(|()| schema.validate_files(files))
-        .and_then(|()| {
-            if files.is_empty() {
-                Err(DataError::config("no input files given"))
-            } else {
-                Ok(())
-            }
-        });
+        .and_then(|()| check_selection(files, which));
     if let Err(e) = checked {
         s.early_error = Some(e);
         return s;
     }
     let (tx, rx) = sync_channel(options.queue_chunks.max(1));
-    let (schema, files, options) = (schema.clone(), files.to_vec(), options.clone());
+    let (schema, files, which, options) = (schema.clone(), files.to_vec(), which.to_vec(), options.clone());
     let spawned = std::thread::Builder::new()
         .name("hinet-data-reader".into())
-        .spawn(move || read_all(&schema, &files, &options, &tx));
+        .spawn(move || read_all(&schema, &files, &which, &options, &tx));
     match spawned {
         Ok(h) => {
             s.rx = Some(rx);
@@ -350,14 +404,14 @@ pub(crate) fn empty_for(schema: &Schema, oracle: bool) -> Dataset {
 
 /// The reader thread's body. On an error, the rows parsed before it are still delivered (so a
 /// streaming consumer gets everything up to the bad row), then the error.
-fn read_all(schema: &Schema, files: &[InputFile], opt: &ReadOptions, tx: &SyncSender<Msg>) {
+fn read_all(schema: &Schema, files: &[InputFile], which: &[usize], opt: &ReadOptions, tx: &SyncSender<Msg>) {
     let mut chunk = empty_for(schema, !schema.oracle_columns.is_empty());
     let mut report = SkipReport {
         dense_ranges: vec![None; schema.dense.len()],
         ..SkipReport::default()
     };
     let mut auto_max = vec![None; schema.sparse.len()];
-    let result = read_files(schema, files, opt, tx, &mut chunk, &mut report, &mut auto_max);
+    let result = read_files(schema, files, which, opt, tx, &mut chunk, &mut report, &mut auto_max);
     // A failed send means the consumer went away: nothing left to do.
     if !chunk.is_empty() && tx.send(Msg::Chunk(Box::new(chunk))).is_err() {
         return;
@@ -368,10 +422,13 @@ fn read_all(schema: &Schema, files: &[InputFile], opt: &ReadOptions, tx: &SyncSe
     };
 }
 
-/// Parses all files into chunks; returns early (Ok) if the consumer went away.
+/// Parses the files `which` (indices into `files`, in that order) into chunks; returns early
+/// (Ok) if the consumer went away.
+#[allow(clippy::too_many_arguments)]
 fn read_files(
     schema: &Schema,
     files: &[InputFile],
+    which: &[usize],
     opt: &ReadOptions,
     tx: &SyncSender<Msg>,
     chunk: &mut Dataset,
@@ -379,9 +436,10 @@ fn read_files(
     auto_max: &mut [Option<u32>],
 ) -> Result<(), DataError> {
     let chunk_rows = opt.chunk_rows.max(1);
-    let mut position: u64 = 0;
-    for file in files {
+    for &index in which {
+        let file = &files[index];
         let mut src = CsvSource::open(schema, file, opt)?;
+        let mut record: u64 = 0;
         // A chunk's rows all have oracle values or none: when this file differs from the
         // previous one (scoring data without the oracle columns), start a new chunk.
         if chunk.oracle.is_some() != src.has_oracle {
@@ -394,9 +452,13 @@ fn read_files(
         // Structural and I/O errors from next_record always stop (`?`): they are not rows.
         while src.next_record()? {
             any_row = true;
-            let pos = position;
-            position += 1;
-            match src.parse_into(pos, chunk) {
+            let address = row_address(index, record).ok_or_else(|| DataError::Structure {
+                file: src.name.clone(),
+                line: src.line(),
+                why: format!("more than {} data records in one file", 1u64 << RECORD_BITS),
+            })?;
+            record += 1;
+            match src.parse_into(address, chunk) {
                 Ok(()) => report.rows_read += 1,
                 Err(e) if opt.skip_bad_rows => report.add(e, opt.max_examples),
                 Err(e) => return Err(e),
@@ -439,9 +501,20 @@ pub struct Loaded {
 /// The result has oracle values only if every file had the oracle columns (they can be absent
 /// only with [`ReadOptions::labels_optional`]).
 pub fn load(schema: &Schema, files: &[InputFile], options: &ReadOptions) -> Result<Loaded, DataError> {
+    load_files(schema, files, &all(files), options)
+}
+
+/// [`load`] of the files at the indices `which`, in that order (see [`stream_files`]).
+/// Automatic vocabularies are sized by these files' rows alone.
+pub fn load_files(
+    schema: &Schema,
+    files: &[InputFile],
+    which: &[usize],
+    options: &ReadOptions,
+) -> Result<Loaded, DataError> {
     let mut data = empty_for(schema, !schema.oracle_columns.is_empty());
     let mut first = true;
-    let mut chunks = stream_any(schema, files, options);
+    let mut chunks = stream_any(schema, files, which, options);
     for chunk in chunks.by_ref() {
         let mut chunk = chunk?;
         if first {

@@ -278,7 +278,8 @@ pub struct Schema {
     #[serde(default)]
     pub dense: Vec<DenseColumn>,
     /// Columns whose values identify a row for hash splits (e.g. `["user_id"]` keeps each user in
-    /// one split). Empty: the row's position among all data rows of all files.
+    /// one split). Empty: the row's address, its file's index in the list and its record number
+    /// in that file (see [`crate::row_address`]).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub split_key: Vec<String>,
     /// Optional columns with true probabilities, one per task in task order (the synthetic

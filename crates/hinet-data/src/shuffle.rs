@@ -5,8 +5,10 @@
 //! stream before it falls below `capacity` rows. So every row leaves in a batch drawn from at
 //! least `capacity` candidates (fewer only as the stream ends), as with the shuffle buffers of
 //! tf.data and torchdata; the larger the capacity, the closer to a full shuffle. Same seed,
-//! same input order: same batches.
+//! same input order: same batches. A buffer mixes rows that are near each other in the files;
+//! [`file_order`] also changes which files come first from epoch to epoch.
 
+use rand::seq::SliceRandom;
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 
@@ -14,6 +16,15 @@ use crate::batch::Batch;
 use crate::dataset::Dataset;
 use crate::error::DataError;
 use crate::spec::FeatureSpec;
+
+/// The files `which` (indices into a list of input files) in a seeded random order: the order
+/// to stream one epoch's files in (see [`crate::stream_files`]; the rows keep their split).
+/// Same seed, same order.
+pub fn file_order(which: &[usize], seed: u64) -> Vec<usize> {
+    let mut order = which.to_vec();
+    order.shuffle(&mut ChaCha8Rng::seed_from_u64(seed));
+    order
+}
 
 /// A pool of rows from which batches are drawn at random.
 #[derive(Debug)]

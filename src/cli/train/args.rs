@@ -90,6 +90,12 @@ pub struct TrainArgs {
     /// million rows in all. See docs/distributed.md.
     #[arg(long, value_name = "sharded|replicated|auto", default_value = "auto")]
     pub embeddings: String,
+    /// Under mpirun: how ranks divide the rows. `files`: each rank reads only its own input
+    /// files (balanced by size); `rows`: every rank reads every file and keeps every N-th row;
+    /// `auto`: by file when there are at least N files with training rows and they balance
+    /// within 1.25x, else by row. See docs/distributed.md.
+    #[arg(long, value_name = "files|rows|auto", default_value = "auto")]
+    pub data_shares: String,
 }
 
 /// Most epochs a run may ask for.

@@ -1,13 +1,14 @@
 //! `mpirun -np N hinet train ...`: one model trained by N ranks (docs/distributed.md).
 //!
-//! Every rank reads the data and keeps its share of each split (row i of a split on rank
-//! i mod N), in memory or streamed from the files each epoch (`--stream`, or by size), so each
-//! holds 1/N of the rows; the dense normaliser is fitted on the whole training split (the same
-//! on every rank). `--batch-size` is per rank: N ranks of batch b train
-//! as one process of batch N x b would. Each epoch every rank takes the same number of steps;
-//! validation and test metrics are exact over all ranks' rows. Rank 0 logs, prints, writes the
-//! checkpoint (gathered into the one-process format) and the report. An error on any rank is
-//! printed with its rank and ends the whole job.
+//! When the data comes in enough files, each rank reads only its own (balanced by bytes); else
+//! every rank reads everything and keeps every N-th row of each split (see `shares`). Either
+//! way, in memory or streamed from the files each epoch (`--stream`, or by size). Row counts
+//! and the dense normaliser's statistics are summed over the ranks, so the split and the
+//! normaliser are the one-process ones. `--batch-size` is per rank: each epoch every rank takes
+//! the same number of steps, the global batch about N x b (a rank with more rows takes larger
+//! batches), as one process of that batch would. Validation and test metrics are exact over
+//! all ranks' rows. Rank 0 logs, prints, writes the checkpoint (gathered into the one-process
+//! format) and the report. An error on any rank is printed with its rank and ends the job.
 
 use super::super::Globals;
 use super::super::config;
@@ -15,10 +16,11 @@ use super::super::data::{self, DataDesc};
 use super::super::report::{self, Versions};
 use super::args::{Settings, TrainArgs, optimizer_kind};
 use super::outputs::{check_outputs, input_paths};
-use super::source::{Epoch, Streamed};
+use super::shares::{self, DataShares, FileSize, SharesMode};
+use super::source::{Epoch, Reading, Streamed};
 use super::{DataPlan, EpochRecord, progress_bar, resume_info, stored_epoch};
 use anyhow::{Context, Result, anyhow, bail};
-use hinet_data::{Batch, Dataset, FeatureSpec, Part, Splits};
+use hinet_data::{Batch, Dataset, DenseNormalizer, FeatureSpec, NormalizerFit, Part, SkipReport, Splits};
 use hinet_dist::{CommStats, Communicator, DistOptions, DistTrainer, EmbeddingPlacement, MetricsGather};
 use hinet_model::{MetricsTable, ModelConfig, TrainOptions};
 use serde::Serialize;
@@ -95,6 +97,83 @@ fn keep_share(data: &mut Dataset, rank: usize, n: usize) -> Result<()> {
     Ok(())
 }
 
+/// Rows of rank `rank`'s share of `n` rows when it keeps rows `rank, rank + ranks, ...`.
+fn share_len(n: usize, rank: usize, ranks: usize) -> usize {
+    n.saturating_sub(rank).div_ceil(ranks)
+}
+
+/// "3,000 / 2,950 / 3,050" (small lists), or the range.
+fn rows_per_rank(rows: &[usize]) -> String {
+    if rows.len() <= 8 {
+        rows.iter().map(usize::to_string).collect::<Vec<_>>().join(" / ")
+    } else {
+        let (lo, hi) = (rows.iter().min(), rows.iter().max());
+        format!("{} to {}", lo.unwrap_or(&0), hi.unwrap_or(&0))
+    }
+}
+
+/// Logs this rank's skipped rows on rank 0; with shares by file, the counts summed over the
+/// ranks first (every rank must call it).
+fn log_skips(comm: &dyn Communicator, report: Option<&SkipReport>, by_file: bool) -> Result<()> {
+    let lead = comm.rank() == 0;
+    if !by_file {
+        if lead {
+            data::log_skips(report);
+        }
+        return Ok(());
+    }
+    let mut counts = report.map_or([0.0; 2], |r| [r.rows_read as f64, r.rows_skipped as f64]);
+    comm.sum_f64(&mut counts)?;
+    if lead && counts[1] > 0.0 {
+        tracing::warn!(
+            "skipped bad rows over all ranks: {} of {} rows; rank 0's files: {}",
+            counts[1],
+            counts[0] + counts[1],
+            report.map_or_else(String::new, ToString::to_string)
+        );
+    }
+    Ok(())
+}
+
+/// Ranks that read their own files size each `vocab = "auto"` table by their own rows: every
+/// rank takes the largest size any rank found, so that the models are the same.
+fn agree_on_auto_vocab(comm: &dyn Communicator, data: &mut Dataset, auto: &[usize]) -> Result<()> {
+    let mine: Vec<u8> = auto
+        .iter()
+        .flat_map(|&c| (data.spec.sparse[c].vocab as u64).to_le_bytes())
+        .collect();
+    let all = comm.all_gather(&mine)?;
+    for (k, &c) in auto.iter().enumerate() {
+        for theirs in &all {
+            let v = theirs
+                .get(8 * k..8 * k + 8)
+                .and_then(|b| b.try_into().ok())
+                .map_or(0, u64::from_le_bytes) as usize;
+            let field = &mut data.spec.sparse[c];
+            field.vocab = field.vocab.max(v);
+        }
+    }
+    Ok(())
+}
+
+/// The dense normaliser of the training rows of every rank, each holding its own: the
+/// statistics of both passes summed over the ranks.
+fn fit_over_ranks(train: &Dataset, sum: &dyn Fn(&mut [f64]) -> Result<()>) -> Result<DenseNormalizer> {
+    let mut fit = NormalizerFit::new(train)?;
+    fit.add(train)?;
+    let mut sums = fit.partial_sums();
+    sum(&mut sums)?;
+    fit.set_sums(&sums)?;
+    if fit.needs_second_pass() {
+        fit.second_pass();
+        fit.add(train)?;
+        let mut sums = fit.partial_sums();
+        sum(&mut sums)?;
+        fit.set_sums(&sums)?;
+    }
+    Ok(fit.finish()?)
+}
+
 /// The batches of `data`, in order (each rank's share of validation or test).
 fn batches_of(data: &Dataset, size: usize) -> Vec<Batch> {
     let mut out = Vec::new();
@@ -120,6 +199,7 @@ enum RankData {
 fn metrics(
     trainer: &mut DistTrainer<f32>,
     data: &RankData,
+    every: Option<(usize, usize)>,
     part: Part,
     total: usize,
     spec: &FeatureSpec,
@@ -141,8 +221,7 @@ fn metrics(
             }
         }
         RankData::Stream(streamed) => {
-            let (rank, ranks) = (trainer.rank(), trainer.ranks());
-            streamed.for_each_share(part, rank, ranks, |chunk| {
+            streamed.for_each_share(part, every, |chunk| {
                 for b in batches_of(&chunk, batch) {
                     trainer.metrics_add(&mut gather, Some(&data::input_of(&b, spec)?))?;
                 }
@@ -205,7 +284,7 @@ pub(super) fn run(args: &TrainArgs, globals: Globals, comm: Arc<dyn Communicator
         None
     };
 
-    // The data: every rank reads it and keeps its share of each part, in memory or streamed.
+    // The data: each rank reads its own files, or every file keeping every N-th row.
     let DataPlan {
         split_seed,
         stored,
@@ -213,73 +292,141 @@ pub(super) fn run(args: &TrainArgs, globals: Globals, comm: Arc<dyn Communicator
         stream,
     } = DataPlan::of(args, &desc, resume.as_ref().map(|(_, info, _)| info), globals)?;
     let trained = resume.as_ref().map(|(_, info, _)| &info.config);
-    let (rank_data, normalizer, spec, counts, split, schema_toml) = match files {
+    let (shares, why) = match &files {
+        Some(fs) => {
+            let sizes: Vec<FileSize> = fs
+                .files
+                .iter()
+                .enumerate()
+                .map(|(i, f)| FileSize {
+                    bytes: fs.file_text_bytes(i),
+                    training: f.part.is_none_or(|p| p == Part::Train),
+                })
+                .collect();
+            shares::assign(&sizes, ranks, SharesMode::parse(&args.data_shares)?)?
+        }
+        None => (
+            DataShares::Rows,
+            "generated data: every rank generates it and keeps every N-th row".into(),
+        ),
+    };
+    if lead {
+        tracing::info!("data: {why}");
+    }
+    let mine = match &shares {
+        DataShares::Files(f) => Some(f[rank].clone()),
+        DataShares::Rows => None,
+    };
+    // Rows `rank, rank + N, ...` of each part, when every rank reads everything.
+    let every = mine.is_none().then_some((rank, ranks));
+    let sum = |v: &mut [f64]| -> Result<()> { Ok(comm.sum_f64(v)?) };
+    let (rank_data, normalizer, spec, counts, local_train, split, schema_toml) = match files {
         Some(fs) if stream => {
             let (split, schema_toml) = (fs.split, fs.schema_toml.clone());
-            let (streamed, normalizer, report) = Streamed::open(fs, stored, settings.shuffle_buffer)?;
-            if lead {
-                data::log_skips(Some(&report));
-            }
+            let reading = match &mine {
+                Some(files) => Reading {
+                    files: files.clone(),
+                    sum: &sum,
+                },
+                None => Reading::all(&fs),
+            };
+            let (streamed, normalizer, report) = Streamed::open(fs, stored, settings.shuffle_buffer, reading)?;
+            log_skips(&*comm, Some(&report), mine.is_some())?;
             let (spec, counts) = (streamed.spec().clone(), streamed.counts());
+            let local_train = match mine {
+                Some(_) => streamed.local_counts()[0],
+                None => share_len(counts[0], rank, ranks),
+            };
             (
                 RankData::Stream(Box::new(streamed)),
                 normalizer,
                 spec,
                 counts,
+                local_train,
                 split,
                 schema_toml,
             )
         }
         files => {
-            let source = match files {
-                Some(fs) => data::load_file_source(fs)?,
-                None => data::load_source(&desc, &args.data, split_seed, trained)?,
+            let source = match (files, &mine) {
+                (Some(fs), Some(which)) => {
+                    let auto: Vec<usize> = (0..fs.schema.sparse.len())
+                        .filter(|&c| fs.schema.sparse[c].is_auto())
+                        .collect();
+                    let mut source = data::load_some_files(fs, which)?;
+                    agree_on_auto_vocab(&*comm, &mut source.data, &auto)?;
+                    source
+                }
+                (Some(fs), None) => data::load_file_source(fs)?,
+                (None, _) => data::load_source(&desc, &args.data, split_seed, trained)?,
             };
-            if lead {
-                data::log_skips(source.report.as_ref());
-            }
+            log_skips(&*comm, source.report.as_ref(), mine.is_some())?;
             let spec = source.data.spec.clone();
             let [train_rows, valid_rows, test_rows] = source.data.split_indices(&source.split)?;
-            let counts = [train_rows.len(), valid_rows.len(), test_rows.len()];
+            let mut counts = [train_rows.len(), valid_rows.len(), test_rows.len()];
             let valid = source.data.subset(&valid_rows);
             let test = source.data.subset(&test_rows);
             let mut train = source.data;
             train.keep_rows(&train_rows)?;
+            train.shrink_to_fit();
             let mut splits = Splits { train, valid, test };
-            let normalizer = match stored {
-                Some(n) => {
-                    for part in [&mut splits.train, &mut splits.valid, &mut splits.test] {
-                        n.apply(part).context("the checkpoint's dense normaliser")?;
-                    }
-                    n
-                }
-                None => splits.normalize()?,
+            let normalizer = match (stored, &mine) {
+                (Some(n), _) => n,
+                // Every rank holds every row: the one-process fit.
+                (None, None) => DenseNormalizer::fit(&splits.train)?,
+                // Each rank holds its files' rows: the statistics summed over the ranks.
+                (None, Some(_)) => fit_over_ranks(&splits.train, &sum)?,
             };
             for part in [&mut splits.train, &mut splits.valid, &mut splits.test] {
-                keep_share(part, rank, ranks)?;
+                normalizer.apply(part).context("the dense normaliser")?;
             }
+            let local_train = match mine {
+                Some(_) => {
+                    let local = counts[0];
+                    let mut all = counts.map(|c| c as f64);
+                    sum(&mut all)?;
+                    counts = all.map(|c| c as usize);
+                    local
+                }
+                None => {
+                    for part in [&mut splits.train, &mut splits.valid, &mut splits.test] {
+                        keep_share(part, rank, ranks)?;
+                    }
+                    splits.train.len()
+                }
+            };
             (
                 RankData::Memory(Box::new(splits)),
                 normalizer,
                 spec,
                 counts,
+                local_train,
                 source.split,
                 source.schema_toml,
             )
         }
     };
-    if counts[0] < ranks {
+    // Every rank's training rows, to spread them over the same number of steps.
+    let shares_of_train: Vec<usize> = comm
+        .all_gather(&(local_train as u64).to_le_bytes())?
+        .iter()
+        .map(|b| b.get(..8).and_then(|b| b.try_into().ok()).map_or(0, u64::from_le_bytes) as usize)
+        .collect();
+    let fewest = shares_of_train.iter().copied().min().unwrap_or(0);
+    if fewest == 0 {
         bail!(
-            "{} training rows for {ranks} ranks: every rank needs at least one",
-            counts[0]
+            "{} training rows for {ranks} ranks ({}): every rank needs at least one",
+            counts[0],
+            rows_per_rank(&shares_of_train)
         );
     }
     if lead {
         tracing::info!(
-            "data: rows train {}, valid {}, test {}; {ranks} ranks, each with 1/{ranks} of every split",
+            "data: rows train {}, valid {}, test {}; training rows per rank: {}",
             counts[0],
             counts[1],
-            counts[2]
+            counts[2],
+            rows_per_rank(&shares_of_train)
         );
     }
 
@@ -305,15 +452,15 @@ pub(super) fn run(args: &TrainArgs, globals: Globals, comm: Arc<dyn Communicator
         }
     };
     let config = trainer.model().config().clone();
-    // Steps per epoch: the same on every rank (the smallest share's batches). Rank r holds
-    // rows r, r + N, ... of the training split: the last rank's share is the smallest.
-    let smallest = counts[0] / ranks;
-    let batch_size = settings.batch_size.min(smallest.max(1));
-    let steps = smallest.div_ceil(batch_size);
+    // Steps per epoch: the same on every rank, each taking about `--batch-size` rows per rank:
+    // the global batch is N x b; a rank with more rows than another takes larger batches (its
+    // gradient weighs by its rows), so every row is trained on each epoch.
+    let batch_size = settings.batch_size;
+    let steps = counts[0].div_ceil(batch_size * ranks).clamp(1, fewest);
     if lead {
         tracing::info!(
-            "model: {:?}, {} embedding tables {} ({} per rank); batch {batch_size} per rank, {} in all; {steps} steps \
-             per epoch",
+            "model: {:?}, {} embedding tables {} ({} per rank); batch about {batch_size} per rank, {} in all; \
+             {steps} steps per epoch",
             config.architecture,
             config.sparse.len(),
             if trainer.sharded() {
@@ -345,33 +492,41 @@ pub(super) fn run(args: &TrainArgs, globals: Globals, comm: Arc<dyn Communicator
     let mut batch = Batch::new();
     let mut train_seconds = 0.0;
     for epoch in first_epoch + 1..=settings.epochs {
-        let pb = progress_bar(
-            steps * batch_size * ranks,
-            epoch,
-            settings.epochs,
-            globals.quiet || !lead,
-        );
+        let pb = progress_bar(counts[0], epoch, settings.epochs, globals.quiet || !lead);
         let epoch_start = Instant::now();
-        // Each rank shuffles its own share, differently per rank and epoch.
-        let seed = args.seed ^ (epoch as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15) ^ (rank as u64) << 48;
+        // Each rank shuffles its own share, differently per rank and epoch; the files' order is
+        // the same on every rank (ranks that keep every N-th row must read in one order).
+        let order_seed = args.seed ^ (epoch as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15);
+        let seed = order_seed ^ (rank as u64) << 48;
         let mut iter = match &rank_data {
             RankData::Memory(splits) => Epoch::Memory(splits.train.batches(batch_size, Some(seed))),
-            RankData::Stream(streamed) => streamed.epoch_share(batch_size, seed, rank, ranks),
+            RankData::Stream(streamed) => streamed.epoch(batch_size, seed, order_seed, every),
         };
         let mut loss_sum = 0.0;
-        for _ in 0..steps {
-            if !iter.next_into(&mut batch)? {
+        let mut left = local_train;
+        for step in 0..steps {
+            // This rank's rows left, spread evenly over the steps left.
+            if !iter.next_sized(&mut batch, left.div_ceil(steps - step))? {
                 bail!("rank {rank}: ran out of training rows before the epoch's {steps} steps");
             }
+            left = left.saturating_sub(batch.rows);
             let input = data::input_of(&batch, &spec)?;
             let loss = trainer.step(&input).map_err(|e| anyhow!("epoch {epoch}: {e}"))?;
             loss_sum += loss;
-            pb.inc((batch.rows * ranks) as u64);
+            pb.inc((counts[0] * (step + 1) / steps - counts[0] * step / steps) as u64);
         }
         pb.finish_and_clear();
         let seconds = epoch_start.elapsed().as_secs_f64();
         train_seconds += seconds;
-        let valid_m = metrics(&mut trainer, &rank_data, Part::Valid, counts[1], &spec, eval_batch)?;
+        let valid_m = metrics(
+            &mut trainer,
+            &rank_data,
+            every,
+            Part::Valid,
+            counts[1],
+            &spec,
+            eval_batch,
+        )?;
         let valid_auc = valid_m.as_ref().and_then(data::mean_auc);
         let valid_loss = valid_m.as_ref().map(data::total_logloss);
         let score = valid_auc.or(valid_loss.map(|l| -l)).unwrap_or(f64::INFINITY);
@@ -386,7 +541,7 @@ pub(super) fn run(args: &TrainArgs, globals: Globals, comm: Arc<dyn Communicator
             valid_auc,
             valid_metrics: valid_m.clone(),
             train_seconds: seconds,
-            rows_per_second: (steps * batch_size * ranks) as f64 / seconds.max(1e-9),
+            rows_per_second: counts[0] as f64 / seconds.max(1e-9),
             improved,
         };
         if lead {
@@ -438,22 +593,35 @@ pub(super) fn run(args: &TrainArgs, globals: Globals, comm: Arc<dyn Communicator
     if let Some(out) = &mut ckpt {
         out.notice_change();
     }
-    // Test metrics of the model as trained (the last epoch).
+    // Test metrics of the best epoch's model: the checkpoint holds it (every rank reads it and
+    // keeps its shards, as on --resume); without one, the last epoch's.
+    let stats = trainer.stats();
     let last = history.last().map(|r| r.epoch);
-    if lead && best_epoch.is_some() && best_epoch != last {
-        tracing::info!(
-            "the best validation score was epoch {}'s (in the checkpoint); the test metrics below are the last \
-             epoch's model",
-            best_epoch.unwrap_or(0)
-        );
+    if let Some(best) = best_epoch
+        && best_epoch != last
+    {
+        match &args.checkpoint {
+            Some(path) => {
+                trainer = DistTrainer::<f32>::resume(Arc::clone(&comm), path, &options, dist)
+                    .with_context(|| format!("re-reading the best epoch's model from {}", path.display()))?
+                    .0;
+                if lead {
+                    tracing::info!("test metrics of the best epoch ({best}), read back from the checkpoint");
+                }
+            }
+            None if lead => tracing::info!(
+                "the best validation score was epoch {best}'s, but without --checkpoint only the last epoch's model \
+                 is kept: the test metrics below are the last epoch's"
+            ),
+            None => {}
+        }
     }
     let (part, rows) = if counts[2] > 0 {
         (Part::Test, counts[2])
     } else {
         (Part::Valid, counts[1])
     };
-    let test = metrics(&mut trainer, &rank_data, part, rows, &spec, eval_batch)?;
-    let stats = trainer.stats();
+    let test = metrics(&mut trainer, &rank_data, every, part, rows, &spec, eval_batch)?;
     if lead {
         match &test {
             Some(t) => {
@@ -482,7 +650,7 @@ pub(super) fn run(args: &TrainArgs, globals: Globals, comm: Arc<dyn Communicator
         );
     }
     if lead && let Some(path) = &args.report {
-        let trained_rows: usize = history.len() * steps * batch_size * ranks;
+        let trained_rows: usize = history.len() * counts[0];
         let r = DistReport {
             command: "train",
             versions: Versions::current(),

@@ -8,13 +8,14 @@ mod args;
 mod best;
 mod distributed;
 mod outputs;
+mod shares;
 mod source;
 
 pub use args::{Settings, TrainArgs, optimizer_kind};
 use best::{Best, Final};
 pub(crate) use distributed::placement as embedding_placement;
 use outputs::{check_outputs, input_paths};
-use source::{InMemory, Streamed, TrainData};
+use source::{InMemory, Reading, Streamed, TrainData};
 
 use super::Globals;
 use super::config;
@@ -381,7 +382,8 @@ fn run_alone(args: &TrainArgs, globals: Globals) -> Result<()> {
     let (train_data, normalizer, spec, split, report, files_abs, schema_toml) = match files {
         Some(fs) if stream => {
             let (split, files_abs, schema_toml) = (fs.split, fs.absolute_files.clone(), fs.schema_toml.clone());
-            let (streamed, normalizer, report) = Streamed::open(fs, stored, settings.shuffle_buffer)?;
+            let reading = Reading::all(&fs);
+            let (streamed, normalizer, report) = Streamed::open(fs, stored, settings.shuffle_buffer, reading)?;
             data::log_skips(Some(&report));
             let data = TrainData::Stream(Box::new(streamed));
             let spec = data.sample().spec.clone();

@@ -2,7 +2,8 @@
 //!
 //! In memory when the data fits: exact shuffles, the fastest path, reproducible bit for bit.
 //! Otherwise streamed from the CSV files in bounded memory: each epoch a reader thread parses
-//! the files ahead of the trainer, the training rows pass through a seeded shuffle buffer, and
+//! the files ahead of the trainer, in an order drawn afresh each epoch (a row's split does not
+//! depend on it), the training rows pass through a seeded shuffle buffer, and
 //! validation and test are read the same way; the dense normaliser comes from two streaming
 //! passes over the training rows (or from the checkpoint). Which rows are train, validation or
 //! test depends only on each row, so both paths split the data identically. `--stream` and
@@ -12,9 +13,13 @@ use super::super::data::{self, FileSource, Predictor};
 use anyhow::{Context, Result, bail};
 use hinet_data::{
     Batch, BatchIter, Dataset, DenseNormalizer, FeatureSpec, NormalizerFit, Part, ShuffleBuffer, SkipReport, Splits,
-    stream, stream_part,
+    file_order, stream_files, stream_part_files,
 };
 use hinet_model::MetricsTable;
+
+/// Mixed into an epoch's seed for the order of its files, so that it is not the shuffle
+/// buffer's stream.
+const FILE_ORDER_SALT: u64 = 0x6669_6c65_6f72_6472;
 
 /// Rows of the training sample whose metrics each epoch reports.
 const SAMPLE_ROWS: usize = 10_000;
@@ -42,12 +47,50 @@ pub(super) struct InMemory {
 /// The files of a streamed run and what the first passes learned about them.
 pub(super) struct Streamed {
     source: FileSource,
+    /// The files this process reads (indices into the source's), in their listed order.
+    files: Vec<usize>,
     normalizer: DenseNormalizer,
     shuffle_rows: usize,
-    /// Rows of train, validation and test.
+    /// Rows of train, validation and test, over every process that shares the data.
     counts: [usize; 3],
+    /// Rows of train, validation and test in this process's files.
+    local: [usize; 3],
     spec: FeatureSpec,
     sample: Dataset,
+}
+
+/// The files one process reads and how what it counts joins the other processes' counts: one
+/// process reads every file alone; a rank of a distributed run that reads its own files sums
+/// its row counts and normaliser statistics with the other ranks'.
+pub(super) struct Reading<'a> {
+    /// Indices into the source's files.
+    pub(super) files: Vec<usize>,
+    /// Replaces numbers by their sum over the processes (every process calls it together).
+    pub(super) sum: &'a dyn Fn(&mut [f64]) -> Result<()>,
+}
+
+impl Reading<'static> {
+    /// Every file of `source`, by one process.
+    pub(super) fn all(source: &FileSource) -> Reading<'static> {
+        fn alone(_: &mut [f64]) -> Result<()> {
+            Ok(())
+        }
+        Reading {
+            files: (0..source.files.len()).collect(),
+            sum: &alone,
+        }
+    }
+}
+
+/// Sums `counts` (then `rest`) over the processes of `reading`.
+fn sum_counts(reading: &Reading<'_>, counts: &mut [usize; 3], rest: &mut Vec<f64>) -> Result<()> {
+    let mut all: Vec<f64> = counts.iter().map(|&c| c as f64).chain(rest.iter().copied()).collect();
+    (reading.sum)(&mut all)?;
+    for (c, x) in counts.iter_mut().zip(&all) {
+        *c = *x as usize;
+    }
+    *rest = all[3..].to_vec();
+    Ok(())
 }
 
 /// Whether to stream `source`: as asked, else when reading it into memory would take more
@@ -141,20 +184,7 @@ impl TrainData {
     pub(super) fn epoch(&self, batch_size: usize, seed: u64) -> Epoch<'_> {
         match self {
             TrainData::Memory(m) => Epoch::Memory(m.splits.train.batches(batch_size, Some(seed))),
-            TrainData::Stream(s) => Epoch::Stream(Box::new(StreamEpoch {
-                rows: stream_part(
-                    &s.source.schema,
-                    &s.source.files,
-                    &s.source.options,
-                    s.source.split,
-                    Part::Train,
-                    Some(s.normalizer.clone()),
-                ),
-                buffer: ShuffleBuffer::new(s.spec.clone(), s.shuffle_rows, seed),
-                batch_size,
-                ended: false,
-                share: None,
-            })),
+            TrainData::Stream(s) => s.epoch(batch_size, seed, seed, None),
         }
     }
 
@@ -188,13 +218,15 @@ fn part_index(part: Part) -> usize {
 }
 
 impl Streamed {
-    /// Reads the files once to count each part's rows, keep a training sample and fit the dense
-    /// normaliser (a second pass over the training rows when a column is standardised), unless
-    /// `normalizer` (a checkpoint's) is given. Returns the reader's report too.
+    /// Reads the files of `reading` once to count each part's rows, keep a training sample and
+    /// fit the dense normaliser (a second pass over the training rows when a column is
+    /// standardised), unless `normalizer` (a checkpoint's) is given; counts and statistics are
+    /// summed over the processes of `reading`. Returns this process's reader report too.
     pub(super) fn open(
         source: FileSource,
         normalizer: Option<DenseNormalizer>,
         shuffle_rows: usize,
+        reading: Reading<'_>,
     ) -> Result<(Streamed, DenseNormalizer, SkipReport)> {
         if let Some(c) = source.schema.sparse.iter().find(|c| c.is_auto()) {
             bail!(
@@ -205,8 +237,10 @@ impl Streamed {
         }
         let mut counts = [0usize; 3];
         let mut sample: Option<Dataset> = None;
-        let mut fit: Option<NormalizerFit> = None;
-        let mut chunks = stream(&source.schema, &source.files, &source.options);
+        let mut template = Dataset::empty(source.schema.feature_spec());
+        template.dense_normalize = source.schema.dense_normalize();
+        let mut fit = NormalizerFit::new(&template)?;
+        let mut chunks = stream_files(&source.schema, &source.files, &reading.files, &source.options);
         for chunk in chunks.by_ref() {
             let chunk = chunk?;
             let parts = chunk.split_indices(&source.split)?;
@@ -227,40 +261,41 @@ impl Streamed {
                 }
             }
             if normalizer.is_none() {
-                match &mut fit {
-                    Some(f) => f.add(&train)?,
-                    None => {
-                        let mut f = NormalizerFit::new(&train)?;
-                        f.add(&train)?;
-                        fit = Some(f);
-                    }
-                }
+                fit.add(&train)?;
             }
         }
         let report = chunks.take_report().unwrap_or_default();
-        let Some(mut sample) = sample else {
+        let local = counts;
+        let mut sums = fit.partial_sums();
+        sum_counts(&reading, &mut counts, &mut sums)?;
+        if counts[0] == 0 {
             bail!("the training split is empty");
-        };
-        let normalizer = match (normalizer, fit) {
-            (Some(n), _) => n,
-            (None, Some(mut f)) => {
-                if f.needs_second_pass() {
-                    f.second_pass();
-                    let rows = stream_part(
+        }
+        let mut sample = sample.unwrap_or(template);
+        let normalizer = match normalizer {
+            Some(n) => n,
+            None => {
+                fit.set_sums(&sums)?;
+                if fit.needs_second_pass() {
+                    fit.second_pass();
+                    let rows = stream_part_files(
                         &source.schema,
                         &source.files,
+                        &reading.files,
                         &source.options,
                         source.split,
                         Part::Train,
                         None,
                     );
                     for chunk in rows {
-                        f.add(&chunk?)?;
+                        fit.add(&chunk?)?;
                     }
+                    let mut sums = fit.partial_sums();
+                    (reading.sum)(&mut sums)?;
+                    fit.set_sums(&sums)?;
                 }
-                f.finish()?
+                fit.finish()?
             }
-            (None, None) => bail!("the training split is empty"),
         };
         normalizer
             .apply(&mut sample)
@@ -268,9 +303,11 @@ impl Streamed {
         let spec = sample.spec.clone();
         let streamed = Streamed {
             source,
+            files: reading.files,
             normalizer: normalizer.clone(),
             shuffle_rows,
             counts,
+            local,
             spec,
             sample,
         };
@@ -282,35 +319,52 @@ impl Streamed {
         self.counts
     }
 
+    /// Rows of train, validation and test in the files this process reads.
+    pub(super) fn local_counts(&self) -> [usize; 3] {
+        self.local
+    }
+
     /// The features of a streamed row.
     pub(super) fn spec(&self) -> &FeatureSpec {
         &self.spec
     }
 
-    /// One epoch of rank `rank`'s share of the training rows (the training rows as read,
-    /// every `ranks`-th from the `rank`-th), through this rank's own shuffle buffer.
-    pub(super) fn epoch_share(&self, batch_size: usize, seed: u64, rank: usize, ranks: usize) -> Epoch<'static> {
+    /// One epoch of this process's training rows through a shuffle buffer seeded by
+    /// `shuffle_seed`, its files read in an order drawn from `order_seed` (the rows' split does
+    /// not depend on it). With `every = Some((rank, ranks))`, only rows `rank, rank + ranks, ...`
+    /// of the training rows as read are kept (ranks that all read every file: their
+    /// `order_seed` must be the same).
+    pub(super) fn epoch(
+        &self,
+        batch_size: usize,
+        shuffle_seed: u64,
+        order_seed: u64,
+        every: Option<(usize, usize)>,
+    ) -> Epoch<'static> {
+        let order = file_order(&self.files, order_seed ^ FILE_ORDER_SALT);
         Epoch::Stream(Box::new(StreamEpoch {
-            rows: self.part(Part::Train),
-            buffer: ShuffleBuffer::new(self.spec.clone(), self.shuffle_rows, seed),
+            rows: self.part_of(Part::Train, &order),
+            buffer: ShuffleBuffer::new(self.spec.clone(), self.shuffle_rows, shuffle_seed),
             batch_size,
             ended: false,
-            share: Some(Share { rank, ranks, seen: 0 }),
+            share: every.map(|(rank, ranks)| Share { rank, ranks, seen: 0 }),
         }))
     }
 
-    /// Rank `rank`'s share of a part (every `ranks`-th row as read), chunk by chunk.
+    /// The rows of a part in this process's files, chunk by chunk; with `every = Some((rank,
+    /// ranks))` only rows `rank, rank + ranks, ...` of them.
     pub(super) fn for_each_share(
         &self,
         part: Part,
-        rank: usize,
-        ranks: usize,
+        every: Option<(usize, usize)>,
         mut f: impl FnMut(Dataset) -> Result<()>,
     ) -> Result<()> {
-        let mut share = Share { rank, ranks, seen: 0 };
+        let mut share = every.map(|(rank, ranks)| Share { rank, ranks, seen: 0 });
         for chunk in self.part(part) {
             let mut chunk = chunk?;
-            share.keep(&mut chunk)?;
+            if let Some(share) = &mut share {
+                share.keep(&mut chunk)?;
+            }
             if !chunk.is_empty() {
                 f(chunk)?;
             }
@@ -319,9 +373,14 @@ impl Streamed {
     }
 
     fn part(&self, part: Part) -> hinet_data::PartStream {
-        stream_part(
+        self.part_of(part, &self.files)
+    }
+
+    fn part_of(&self, part: Part, files: &[usize]) -> hinet_data::PartStream {
+        stream_part_files(
             &self.source.schema,
             &self.source.files,
+            files,
             &self.source.options,
             self.source.split,
             part,
@@ -381,6 +440,16 @@ impl Share {
 }
 
 impl Epoch<'_> {
+    /// Fills `out` with the next batch of `size` rows (fewer at the end); `false` at the end of
+    /// the epoch.
+    pub(super) fn next_sized(&mut self, out: &mut Batch, size: usize) -> Result<bool> {
+        match self {
+            Epoch::Memory(iter) => iter.set_batch_size(size),
+            Epoch::Stream(e) => e.batch_size = size.max(1),
+        }
+        self.next_into(out)
+    }
+
     /// Fills `out` with the next batch; `false` at the end of the epoch.
     pub(super) fn next_into(&mut self, out: &mut Batch) -> Result<bool> {
         match self {

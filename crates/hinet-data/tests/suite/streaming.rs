@@ -4,7 +4,7 @@
 use hinet_data::synthetic::{SyntheticConfig, generate};
 use hinet_data::{
     Batch, Dataset, DenseNormalizer, InputFile, Normalize, NormalizerFit, Part, ReadOptions, Schema, ShuffleBuffer,
-    SplitSpec, load, stream_part, write_csv,
+    SplitSpec, load, load_files, row_address, stream_part, stream_part_files, write_csv,
 };
 use std::path::Path;
 
@@ -99,6 +99,126 @@ fn a_streamed_normaliser_fit_equals_the_in_memory_fit_bit_for_bit() {
     short.second_pass();
     short.add(&train.subset(&[0, 1, 2])).unwrap();
     assert!(short.finish().unwrap_err().to_string().contains("second pass"));
+}
+
+/// Synthetic rows in three CSV files of 700, 1,100 and 400 rows, with standardised columns.
+fn three_files(dir: &Path) -> (Schema, Vec<InputFile>) {
+    let data = generate(&SyntheticConfig {
+        rows: 2200,
+        seed: 12,
+        ..Default::default()
+    })
+    .unwrap();
+    let mut schema = None;
+    let mut files = Vec::new();
+    for (i, range) in [0..700, 700..1800, 1800..2200].into_iter().enumerate() {
+        let path = dir.join(format!("part-{i}.csv"));
+        let s = write_csv(&data.subset(&range.collect::<Vec<_>>()), &path, None).unwrap();
+        schema.get_or_insert(s);
+        files.push(InputFile::new(&path));
+    }
+    let mut schema = schema.unwrap();
+    schema.dense[0].normalize = Normalize::Standardize;
+    schema.dense[1].normalize = Normalize::Log1pStandardize;
+    schema.files = files.clone();
+    (schema, files)
+}
+
+/// The rows of `data` that came from file `file` (by their address), in order.
+fn rows_of_file(data: &Dataset, file: usize) -> Vec<usize> {
+    (0..data.len())
+        .filter(|&r| data.row_key[r] >> 40 == file as u64)
+        .collect()
+}
+
+#[test]
+fn files_read_alone_or_in_another_order_keep_their_split() {
+    let dir = tempfile::tempdir().unwrap();
+    let (schema, files) = three_files(dir.path());
+    let opt = small_chunks();
+    let whole = load(&schema, &files, &opt).unwrap().data;
+    // The first file's rows are keyed by their record number, the others by (file, record).
+    assert_eq!(&whole.row_key[..700], &(0..700).collect::<Vec<u64>>()[..]);
+    assert_eq!(whole.row_key[700], row_address(1, 0).unwrap());
+    assert_eq!(whole.row_key[2199], row_address(2, 399).unwrap());
+    let spec = SplitSpec::hash(0.6, 0.2, 0.2, 9);
+    let parts = whole.split(&spec).unwrap();
+    for which in [vec![2, 0], vec![1], vec![2, 1, 0]] {
+        let read = load_files(&schema, &files, &which, &opt).unwrap().data;
+        let split = read.split(&spec).unwrap();
+        for (got, all) in [
+            (&split.train, &parts.train),
+            (&split.valid, &parts.valid),
+            (&split.test, &parts.test),
+        ] {
+            let expected: Vec<usize> = which.iter().flat_map(|&f| rows_of_file(all, f)).collect();
+            assert_eq!(got, &all.subset(&expected), "files {which:?}");
+        }
+        // Streaming the same files gives the same rows.
+        let streamed = concat(stream_part_files(
+            &schema,
+            &files,
+            &which,
+            &opt,
+            spec,
+            Part::Valid,
+            None,
+        ))
+        .unwrap();
+        assert_eq!(streamed, split.valid, "files {which:?}");
+    }
+    // A file named twice, or one that does not exist, is refused.
+    for bad in [vec![0, 0], vec![3]] {
+        let e = load_files(&schema, &files, &bad, &opt).unwrap_err().to_string();
+        assert!(e.contains("twice") || e.contains("3 input files"), "{e}");
+    }
+}
+
+#[test]
+fn a_fit_summed_over_processes_reading_their_own_files_equals_the_whole_fit() {
+    let dir = tempfile::tempdir().unwrap();
+    let (schema, files) = three_files(dir.path());
+    let spec = SplitSpec::hash(0.8, 0.1, 0.1, 3);
+    let whole = load(&schema, &files, &ReadOptions::default()).unwrap().data;
+    let expected = DenseNormalizer::fit(&whole.split(&spec).unwrap().train).unwrap();
+    // Two "ranks": files {1} and {2, 0}; at the end of each pass their sums are added.
+    let shares = [vec![1], vec![2, 0]];
+    let pass = |fits: &mut Vec<NormalizerFit>| {
+        for (fit, which) in fits.iter_mut().zip(&shares) {
+            for chunk in stream_part_files(&schema, &files, which, &small_chunks(), spec, Part::Train, None) {
+                fit.add(&chunk.unwrap()).unwrap();
+            }
+        }
+        let mut total = vec![0.0; fits[0].partial_sums().len()];
+        for fit in fits.iter() {
+            total.iter_mut().zip(fit.partial_sums()).for_each(|(t, x)| *t += x);
+        }
+        for fit in fits.iter_mut() {
+            fit.set_sums(&total).unwrap();
+        }
+    };
+    let mut fits = vec![NormalizerFit::new(&whole).unwrap(); 2];
+    pass(&mut fits);
+    fits.iter_mut().for_each(NormalizerFit::second_pass);
+    pass(&mut fits);
+    for fit in fits {
+        let got = fit.finish().unwrap();
+        for (g, e) in got.columns.iter().zip(&expected.columns) {
+            assert!(
+                (g.mean - e.mean).abs() <= 1e-12 * e.mean.abs().max(1.0),
+                "{g:?} vs {e:?}"
+            );
+            assert!((g.std - e.std).abs() <= 1e-12 * e.std, "{g:?} vs {e:?}");
+        }
+        assert!(got.columns[0].std != 1.0 && got.columns[1].mean != 0.0, "{got:?}");
+    }
+    // A wrong number of totals is refused.
+    let mut fit = NormalizerFit::new(&whole).unwrap();
+    assert!(fit.set_sums(&[1.0]).is_err());
+    assert!(
+        fit.set_sums(&vec![0.5; fit.partial_sums().len()]).is_err(),
+        "a fractional row count"
+    );
 }
 
 /// A row's identity in these tests: a hash of its dense values.
