@@ -43,6 +43,18 @@ pub struct BenchArgs {
     /// Print JSON.
     #[arg(long)]
     json: bool,
+    /// Rows of the first sparse field's embedding table (a user-id table, say): how the step
+    /// time and the memory grow with a vocabulary (the ids of the batch stay uniform over it).
+    #[arg(long, value_name = "ROWS")]
+    vocab: Option<i64>,
+    /// Update every embedding table lazily (only the rows a batch uses).
+    #[arg(long, conflicts_with = "dense_embeddings")]
+    sparse_embeddings: bool,
+    /// Update every embedding table densely, whatever its size (by default tables of 100,000
+    /// rows or more are updated lazily; bench-default's 10,000-row tables densely, as its
+    /// definition says).
+    #[arg(long)]
+    dense_embeddings: bool,
     /// Under mpirun: where the embedding tables live (sharded, replicated, auto), as in
     /// `hinet train`. `--batch` is then the global batch, split evenly over the ranks.
     #[arg(long, value_name = "sharded|replicated|auto", default_value = "auto")]
@@ -96,7 +108,22 @@ struct BenchOutput<'a> {
     train: Option<ThroughputReport>,
     #[serde(skip_serializing_if = "Option::is_none")]
     predict: Option<PredictReport>,
+    largest_table_rows: usize,
+    embedding_update: String,
     peak_rss_bytes: Option<u64>,
+    /// What the model, its training state and the batch need, by part, as estimated from the
+    /// config before anything is allocated.
+    estimate: Estimate,
+}
+
+/// [`hinet_model::MemoryEstimate`]'s parts, in bytes.
+#[derive(Serialize)]
+struct Estimate {
+    parameters: u64,
+    gradients: u64,
+    optimizer_state: u64,
+    activations: u64,
+    total: u64,
 }
 
 fn percentile(sorted: &[f64], q: f64) -> f64 {
@@ -309,19 +336,53 @@ fn run_alone(args: &BenchArgs, globals: Globals) -> Result<()> {
         ..SyntheticConfig::default()
     }
     .feature_spec();
-    let config = config::model_config(Some(&args.config), &args.set, 8, &spec, false)?;
+    let mut config = config::model_config(Some(&args.config), &args.set, 8, &spec, false)?;
+    if let Some(rows) = args.vocab {
+        let rows = count("--vocab", rows, 1, u64::from(u32::MAX))?;
+        match config.sparse.first_mut() {
+            Some(field) => field.vocab = rows,
+            None => anyhow::bail!("--vocab: config {} has no sparse field", args.config),
+        }
+    }
+    let options = TrainOptions {
+        sparse_embeddings: args.sparse_embeddings,
+        lazy_from_rows: (!args.dense_embeddings).then_some(hinet_model::LAZY_FROM_ROWS),
+        ..TrainOptions::default()
+    };
     // Refused before anything is allocated: a width of 2^62 or a batch of 10^12 rows.
-    config::model_memory(
-        &config,
-        &TrainOptions::default().optimizer,
-        n.batch,
-        "--batch",
-        !args.predict,
-    )?
-    .check(
+    config::model_memory(&config, &options.optimizer, n.batch, "--batch", !args.predict)?.check(
         &format!("bench: the model of config {} at batch {}", args.config, n.batch),
         config::memory_limit(globals.max_memory).as_ref(),
     )?;
+    let e = config
+        .memory_estimate(&options.optimizer, n.batch)
+        .map_err(|e| anyhow!("{e}"))?;
+    let estimate = if args.predict {
+        Estimate {
+            parameters: e.parameter_bytes,
+            gradients: 0,
+            optimizer_state: 0,
+            activations: e.activation_bytes / 2,
+            total: e.inference_bytes(),
+        }
+    } else {
+        Estimate {
+            parameters: e.parameter_bytes,
+            gradients: e.gradient_bytes,
+            optimizer_state: e.optimizer_bytes,
+            activations: e.activation_bytes,
+            total: e.total_bytes,
+        }
+    };
+    let lazy = config.sparse.iter().filter(|f| options.lazy_table(f.vocab)).count();
+    let update = match lazy {
+        0 => "dense".to_string(),
+        l if l == config.sparse.len() => "lazy".to_string(),
+        l => format!(
+            "lazy for {l} of {} tables (those of 100,000 rows or more)",
+            config.sparse.len()
+        ),
+    };
     let bench_shares = SyntheticConfig::default().scenario_shares;
     let shares: Vec<f64> = if config.num_scenarios() == bench_shares.len() {
         bench_shares
@@ -345,7 +406,7 @@ fn run_alone(args: &BenchArgs, globals: Globals) -> Result<()> {
         if args.predict {
             Ok((None, Some(measure_predict(&config, args, n, &shares, threads)?)))
         } else {
-            let r = throughput::measure::<f32>(&config, n.batch, n.warmup, n.steps, &shares, args.seed)?;
+            let r = throughput::measure_with::<f32>(&config, &options, n.batch, n.warmup, n.steps, &shares, args.seed)?;
             Ok((Some(r), None))
         }
     })?;
@@ -353,9 +414,12 @@ fn run_alone(args: &BenchArgs, globals: Globals) -> Result<()> {
         command: "bench",
         config: &args.config,
         versions: pool.install(Versions::current),
+        largest_table_rows: config.sparse.iter().map(|f| f.vocab).max().unwrap_or(0),
+        embedding_update: update,
         train,
         predict,
         peak_rss_bytes: report::peak_rss_bytes(),
+        estimate,
     };
     if args.json {
         outln!("{}", serde_json::to_string_pretty(&out)?);
@@ -366,12 +430,13 @@ fn run_alone(args: &BenchArgs, globals: Globals) -> Result<()> {
         .map_or("n/a".to_string(), |b| format!("{:.1} MiB", b as f64 / (1 << 20) as f64));
     if let Some(r) = &out.train {
         outln!(
-            "{} training, batch {}, {} threads, kernel {}: {:.0} samples/s, {:.1} GFLOP/s effective \
-             (median step {:.2} ms over {} steps, min {:.2}, max {:.2}); peak memory {mem}",
+            "{} training, batch {}, {} threads, kernel {}, embedding update {}: {:.0} samples/s, {:.1} GFLOP/s \
+             effective (median step {:.2} ms over {} steps, min {:.2}, max {:.2}); peak memory {mem}",
             args.config,
             r.batch,
             r.threads,
             out.versions.gemm_kernel,
+            out.embedding_update,
             r.samples_per_second,
             r.gflops,
             r.median_step_ms,
@@ -380,6 +445,23 @@ fn run_alone(args: &BenchArgs, globals: Globals) -> Result<()> {
             r.max_step_ms
         );
     }
+    let e = &out.estimate;
+    let mib = |b: u64| b as f64 / (1 << 20) as f64;
+    outln!(
+        "memory: estimated {:.1} MiB (parameters {:.1}, gradients {:.1}, optimiser state {:.1}, activations {:.1}); \
+         peak {mem}{}",
+        mib(e.total),
+        mib(e.parameters),
+        mib(e.gradients),
+        mib(e.optimizer_state),
+        mib(e.activations),
+        out.peak_rss_bytes
+            .filter(|_| e.total > 0)
+            .map_or(String::new(), |p| format!(
+                " ({:.2}x the estimate)",
+                p as f64 / e.total as f64
+            ))
+    );
     if let Some(p) = &out.predict {
         outln!(
             "{} inference, batch {}, {} threads: {:.0} rows/s (median batch {:.2} ms); single row: p50 {:.1} us, \

@@ -329,10 +329,13 @@ pub fn synthetic_memory(cfg: &SyntheticConfig) -> MemoryNeed {
     // Per user: shared, per-cluster and per-scenario factors (f32), a bias, an activity, a
     // segment; per item the same plus a second shared factor.
     let per = d.saturating_mul(1 + c + m).saturating_add(3).saturating_mul(4);
-    e.add(
-        format!("the synthetic world's {} users (--users)", cfg.users),
-        (cfg.users as u128).saturating_mul(per),
-    );
+    // A world too large to store draws each user's values when a row needs them.
+    if cfg.stores_users() {
+        e.add(
+            format!("the synthetic world's {} users (--users)", cfg.users),
+            u128::from(cfg.user_world_bytes()),
+        );
+    }
     e.add(
         format!("the synthetic world's {} items (--items)", cfg.items),
         (cfg.items as u128).saturating_mul(per.saturating_add(d.saturating_mul(4))),

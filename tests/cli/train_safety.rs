@@ -423,10 +423,11 @@ fn huge_models_and_data_are_refused_before_allocating() {
         "user_id",
     );
     assert!(!e.contains("epoch 1/"), "{e}");
-    // The synthetic world and rows.
+    // The synthetic world and rows. A billion users' latent values are drawn per row, not
+    // stored, so what is refused is the model's user table that --users sizes.
     refused(
         hinet().args(["train", "--users", "1000000000", "--rows", "2000"]),
-        "--users",
+        "field \"user_id\": vocab 1000000000",
     );
     refused(hinet().args(["train", "--rows", "1000000000000"]), "--rows");
     // An explicit limit.

@@ -257,18 +257,13 @@ struct World {
     a: f32, // sqrt(cluster_weight)
     b: f32, // sqrt(1 - cluster_weight)
     share_cdf: Vec<f64>,
-    seg_of_user: Vec<u32>,
+    users: Users,
     cat_of_item: Vec<u32>,
-    user_shared: Vec<f32>,  // [U][d]
     item_shared: Vec<f32>,  // [I][d]
     item_conv: Vec<f32>,    // [I][d]
-    user_cluster: Vec<f32>, // [U][C][d]
     item_cluster: Vec<f32>, // [I][C][d]
-    user_scen: Vec<f32>,    // [U][M][d]
     item_scen: Vec<f32>,    // [I][M][d]
-    user_bias: Vec<f32>,
     item_bias: Vec<f32>,
-    user_activity: Vec<f32>,
     item_log_price: Vec<f32>,
     scen_ctr: Vec<f64>,
     scen_cvr: Vec<f64>,
@@ -278,7 +273,116 @@ struct World {
     cvr0: f64,
 }
 
+/// Largest world of users kept in memory: 256 MiB (about 800,000 users at the defaults). A
+/// larger world draws each user's values from the user's own random stream whenever a row needs
+/// them, so generating rows for 20 million users takes no more memory than for 2,000.
+pub const MAX_STORED_USER_BYTES: u64 = 256 << 20;
+
+/// The users' latent values.
+enum Users {
+    /// Drawn once from the world's stream and kept (the data of worlds up to
+    /// [`MAX_STORED_USER_BYTES`]).
+    Stored {
+        seg: Vec<u32>,
+        shared: Vec<f32>,  // [U][d]
+        cluster: Vec<f32>, // [U][C][d]
+        scen: Vec<f32>,    // [U][M][d]
+        bias: Vec<f32>,
+        activity: Vec<f32>,
+    },
+    /// Drawn from user u's own stream (seeded by the world's seed and u) each time it is needed.
+    Drawn {
+        seed: u64,
+        segments: usize,
+        seg_vec: Vec<f32>,
+        /// `sqrt(side_signal)`, `sqrt(1 - side_signal)` and the factors' entry std.
+        ss: f32,
+        sn: f32,
+        s: f64,
+    },
+}
+
+/// One user's latent values (see [`World::user_into`]).
+#[derive(Default)]
+struct User {
+    seg: u32,
+    shared: Vec<f32>,
+    cluster: Vec<f32>,
+    scen: Vec<f32>,
+    bias: f32,
+    activity: f32,
+}
+
+impl SyntheticConfig {
+    /// Bytes the users' latent values would take stored: per user the shared, per-cluster and
+    /// per-scenario factors, a bias, an activity and a segment.
+    pub fn user_world_bytes(&self) -> u64 {
+        let c = self.scenario_clusters.iter().max().map_or(1, |x| x + 1) as u64;
+        let per = (self.latent_dim as u64)
+            .saturating_mul(1 + c + self.scenario_shares.len() as u64)
+            .saturating_add(3)
+            .saturating_mul(4);
+        (self.users as u64).saturating_mul(per)
+    }
+
+    /// Whether generating keeps every user's values in memory (worlds up to
+    /// [`MAX_STORED_USER_BYTES`]) rather than drawing them per row.
+    pub fn stores_users(&self) -> bool {
+        self.user_world_bytes() <= MAX_STORED_USER_BYTES
+    }
+}
+
 impl World {
+    /// User `u`'s values, into `out` (its vectors reused).
+    fn user_into(&self, u: usize, out: &mut User) {
+        let (d, c, m) = (self.d, self.c, self.m);
+        match &self.users {
+            Users::Stored {
+                seg,
+                shared,
+                cluster,
+                scen,
+                bias,
+                activity,
+            } => {
+                out.seg = seg[u];
+                out.shared.clear();
+                out.shared.extend_from_slice(&shared[u * d..(u + 1) * d]);
+                out.cluster.clear();
+                out.cluster.extend_from_slice(&cluster[u * c * d..(u + 1) * c * d]);
+                out.scen.clear();
+                out.scen.extend_from_slice(&scen[u * m * d..(u + 1) * m * d]);
+                out.bias = bias[u];
+                out.activity = activity[u];
+            }
+            Users::Drawn {
+                seed,
+                segments,
+                seg_vec,
+                ss,
+                sn,
+                s,
+            } => {
+                let mut rng = ChaCha8Rng::seed_from_u64(*seed);
+                // Stream 0 is the world's, 1.. the chunks'; users count down from the top.
+                rng.set_stream(u64::MAX - u as u64);
+                out.seg = rng.random_range(0..*segments) as u32;
+                let g = out.seg as usize;
+                out.shared.clear();
+                for k in 0..d {
+                    out.shared
+                        .push(ss * seg_vec[g * d + k] + sn * (s * normal(&mut rng)) as f32);
+                }
+                out.cluster.clear();
+                out.cluster.extend((0..c * d).map(|_| (s * normal(&mut rng)) as f32));
+                out.scen.clear();
+                out.scen.extend((0..m * d).map(|_| (s * normal(&mut rng)) as f32));
+                out.bias = (0.4 * normal(&mut rng)) as f32;
+                out.activity = normal(&mut rng) as f32;
+            }
+        }
+    }
+
     fn new(cfg: &SyntheticConfig) -> World {
         let mut rng = ChaCha8Rng::seed_from_u64(cfg.seed);
         rng.set_stream(0);
@@ -290,9 +394,14 @@ impl World {
         let vecs = |n: usize, rng: &mut ChaCha8Rng| -> Vec<f32> { (0..n).map(|_| (s * normal(rng)) as f32).collect() };
         let seg_vec = vecs(cfg.user_segments * d, &mut rng);
         let cat_vec = vecs(cfg.item_categories * d, &mut rng);
-        let seg_of_user: Vec<u32> = (0..cfg.users)
-            .map(|_| rng.random_range(0..cfg.user_segments) as u32)
-            .collect();
+        let stored = cfg.stores_users();
+        let seg_of_user: Vec<u32> = if stored {
+            (0..cfg.users)
+                .map(|_| rng.random_range(0..cfg.user_segments) as u32)
+                .collect()
+        } else {
+            Vec::new()
+        };
         let cat_of_item: Vec<u32> = (0..cfg.items)
             .map(|_| rng.random_range(0..cfg.item_categories) as u32)
             .collect();
@@ -306,18 +415,39 @@ impl World {
             }
             v
         };
+        // A stored world draws everything from stream 0 in this order (the order fixes the data).
+        let users_n = if stored { cfg.users } else { 0 };
         let user_shared = mixed(&seg_of_user, &seg_vec, &mut rng);
         let item_shared = mixed(&cat_of_item, &cat_vec, &mut rng);
         let item_conv = mixed(&cat_of_item, &cat_vec, &mut rng);
         let vecs = |n: usize, rng: &mut ChaCha8Rng| -> Vec<f32> { (0..n).map(|_| (s * normal(rng)) as f32).collect() };
-        let user_cluster = vecs(cfg.users * c * d, &mut rng);
+        let user_cluster = vecs(users_n * c * d, &mut rng);
         let item_cluster = vecs(cfg.items * c * d, &mut rng);
-        let user_scen = vecs(cfg.users * m * d, &mut rng);
+        let user_scen = vecs(users_n * m * d, &mut rng);
         let item_scen = vecs(cfg.items * m * d, &mut rng);
-        let user_bias = (0..cfg.users).map(|_| (0.4 * normal(&mut rng)) as f32).collect();
+        let user_bias = (0..users_n).map(|_| (0.4 * normal(&mut rng)) as f32).collect();
         let item_bias = (0..cfg.items).map(|_| (0.4 * normal(&mut rng)) as f32).collect();
-        let user_activity = (0..cfg.users).map(|_| normal(&mut rng) as f32).collect();
+        let user_activity = (0..users_n).map(|_| normal(&mut rng) as f32).collect();
         let item_log_price = (0..cfg.items).map(|_| (3.0 + 0.8 * normal(&mut rng)) as f32).collect();
+        let users = if stored {
+            Users::Stored {
+                seg: seg_of_user,
+                shared: user_shared,
+                cluster: user_cluster,
+                scen: user_scen,
+                bias: user_bias,
+                activity: user_activity,
+            }
+        } else {
+            Users::Drawn {
+                seed: cfg.seed,
+                segments: cfg.user_segments,
+                seg_vec,
+                ss,
+                sn,
+                s,
+            }
+        };
         let scen_ctr = (0..m).map(|_| 0.3 * normal(&mut rng)).collect();
         let scen_cvr = (0..m).map(|_| 0.3 * normal(&mut rng)).collect();
         let total: f64 = cfg.scenario_shares.iter().sum();
@@ -338,18 +468,13 @@ impl World {
             a: cfg.cluster_weight.sqrt() as f32,
             b: (1.0 - cfg.cluster_weight).sqrt() as f32,
             share_cdf,
-            seg_of_user,
+            users,
             cat_of_item,
-            user_shared,
             item_shared,
             item_conv,
-            user_cluster,
             item_cluster,
-            user_scen,
             item_scen,
-            user_bias,
             item_bias,
-            user_activity,
             item_log_price,
             scen_ctr,
             scen_cvr,
@@ -363,15 +488,15 @@ impl World {
     }
 
     /// Logits without the global intercepts.
-    fn logits(&self, m: usize, u: usize, i: usize) -> (f64, f64) {
+    fn logits(&self, m: usize, user: &User, i: usize) -> (f64, f64) {
         let d = self.d;
         let dot = |x: &[f32], y: &[f32]| -> f32 { x.iter().zip(y).map(|(a, b)| a * b).sum() };
-        let pu = &self.user_shared[u * d..(u + 1) * d];
+        let pu = &user.shared[..];
         let shared = dot(pu, &self.item_shared[i * d..(i + 1) * d]);
         let conv = dot(pu, &self.item_conv[i * d..(i + 1) * d]);
         let cl = self.cluster_of[m];
-        let uc = &self.user_cluster[(u * self.c + cl) * d..][..d];
-        let us = &self.user_scen[(u * self.m + m) * d..][..d];
+        let uc = &user.cluster[cl * d..][..d];
+        let us = &user.scen[m * d..][..d];
         let ic = &self.item_cluster[(i * self.c + cl) * d..][..d];
         let is = &self.item_scen[(i * self.m + m) * d..][..d];
         let (a, b) = (self.a, self.b);
@@ -381,10 +506,10 @@ impl World {
         }
         let (ws, wx) = (self.shared_weight, self.specific_weight);
         let ctr = self.scen_ctr[m]
-            + f64::from(self.user_bias[u] + self.item_bias[i])
+            + f64::from(user.bias + self.item_bias[i])
             + ws * f64::from(shared)
             + wx * f64::from(specific)
-            + 0.4 * f64::from(self.user_activity[u]);
+            + 0.4 * f64::from(user.activity);
         let cvr = self.scen_cvr[m] + ws * f64::from(conv) + 0.5 * wx * f64::from(specific)
             - 0.5 * (f64::from(self.item_log_price[i]) - 3.0);
         (ctr, cvr)
@@ -398,12 +523,14 @@ impl World {
     /// Sets the intercepts by bisection on a calibration sample so that the mean CTR and the
     /// click-weighted mean CVR hit the configured base rates.
     fn calibrate(&mut self, cfg: &SyntheticConfig, rng: &mut ChaCha8Rng) {
+        let mut user = User::default();
         let sample: Vec<(f64, f64)> = (0..20_000)
             .map(|_| {
                 let m = self.draw_scenario(rng);
                 let u = skewed_index(rng, cfg.users, cfg.user_skew);
                 let i = skewed_index(rng, cfg.items, cfg.item_skew);
-                self.logits(m, u, i)
+                self.user_into(u, &mut user);
+                self.logits(m, &user, i)
             })
             .collect();
         let bisect = |f: &dyn Fn(f64) -> f64, target: f64| -> f64 {
@@ -490,26 +617,28 @@ fn gen_chunk(cfg: &SyntheticConfig, w: &World, k: usize, rows: usize, f: usize, 
         labels: Vec::with_capacity(rows * 2),
         oracle: Vec::with_capacity(rows * 2),
     };
+    let mut user = User::default();
     for _ in 0..rows {
         let m = w.draw_scenario(&mut rng);
         let u = skewed_index(&mut rng, cfg.users, cfg.user_skew);
         let i = skewed_index(&mut rng, cfg.items, cfg.item_skew);
+        w.user_into(u, &mut user);
         ch.scenario.push(m as u32);
         ch.sparse
-            .extend_from_slice(&[u as u32, i as u32, w.seg_of_user[u], w.cat_of_item[i]]);
+            .extend_from_slice(&[u as u32, i as u32, user.seg, w.cat_of_item[i]]);
         for _ in 0..cfg.noise_fields {
             ch.sparse.push(rng.random_range(0..cfg.noise_vocab) as u32);
         }
         for c in 0..nd {
             let x = match c {
                 // Observed activity is the true one plus noise: informative but not exact.
-                0 => w.user_activity[u] + 0.5 * normal(&mut rng) as f32,
+                0 => user.activity + 0.5 * normal(&mut rng) as f32,
                 1 => w.item_log_price[i].exp(),
                 _ => normal(&mut rng) as f32,
             };
             ch.dense.push(x);
         }
-        let (zc, zv) = w.logits(m, u, i);
+        let (zc, zv) = w.logits(m, &user, i);
         let (p_ctr, p_cvr) = (sigmoid(w.ctr0 + zc), sigmoid(w.cvr0 + zv));
         let click = rng.random::<f64>() < p_ctr;
         // Draw the order for every row (used only after a click) so the random stream does not

@@ -81,7 +81,7 @@ impl<F: WireFloat> Shards<F> {
         comm: &dyn Communicator,
         store: &mut ParamStore<F>,
         tables: &[ParamId],
-        group: &ParamGroup,
+        groups: &[ParamGroup],
         full: &Optimizer<F>,
         state: &OptimState<F>,
     ) -> Result<Self> {
@@ -107,12 +107,21 @@ impl<F: WireFloat> Shards<F> {
                 dim,
             });
         }
-        let shard_group = ParamGroup {
-            name: "embeddings".into(),
-            params: list.iter().map(|t| t.shard).collect(),
-            ..group.clone()
-        };
-        let mut optimizer = Optimizer::new(*full.kind(), full.base_lr(), vec![shard_group], &shard_store)?;
+        // Each table keeps its group's settings (lazy or dense, row penalty, rate scale); a
+        // table in no group gets the default group's, as in the whole model.
+        let shard_groups: Vec<ParamGroup> = groups
+            .iter()
+            .map(|g| ParamGroup {
+                params: list
+                    .iter()
+                    .filter(|t| g.params.contains(&t.working))
+                    .map(|t| t.shard)
+                    .collect(),
+                ..g.clone()
+            })
+            .filter(|g| !g.params.is_empty())
+            .collect();
+        let mut optimizer = Optimizer::new(*full.kind(), full.base_lr(), shard_groups, &shard_store)?;
         optimizer.set_schedule(full.schedule())?;
         // The tables' state rows, and the counters they were updated with.
         let mut shard_state = OptimState {

@@ -178,12 +178,7 @@ impl<F: WireFloat> DistTrainer<F> {
         let clip_norm = optimizer.clip_norm();
         let (optimizer, shards) = if sharded {
             let state = optimizer.state()?;
-            let group = groups
-                .iter()
-                .find(|g| tables.iter().any(|t| g.params.contains(t)))
-                .cloned()
-                .unwrap_or_else(|| ParamGroup::new("default", Vec::new()));
-            let shards = Shards::split(&*comm, &mut store, &tables, &group, &optimizer, &state)?;
+            let shards = Shards::split(&*comm, &mut store, &tables, &groups, &optimizer, &state)?;
             // The replicated part's optimiser: the same one, without the tables.
             let mut dense = optimizer;
             dense.detach(&tables);

@@ -35,4 +35,4 @@ pub use metrics::{Cell, MetricsTable, auc, logloss};
 pub use model::Model;
 pub use size::{MemoryEstimate, available_memory_bytes, human_bytes};
 #[cfg(feature = "trainer")]
-pub use trainer::{TrainOptions, Trainer};
+pub use trainer::{LAZY_FROM_ROWS, TrainOptions, Trainer};

@@ -157,12 +157,26 @@ pub fn measure<F: Float>(
     shares: &[f64],
     seed: u64,
 ) -> Result<ThroughputReport> {
+    measure_with::<F>(config, &TrainOptions::default(), batch, warmup, steps, shares, seed)
+}
+
+/// [`measure`] with other training options (the optimiser, which tables update lazily); the
+/// memory limit and the batch size for the estimate are set here.
+pub fn measure_with<F: Float>(
+    config: &ModelConfig,
+    options: &TrainOptions,
+    batch: usize,
+    warmup: usize,
+    steps: usize,
+    shares: &[f64],
+    seed: u64,
+) -> Result<ThroughputReport> {
     // The model first: the config is validated and its memory (within what the machine has
     // available) checked before the batch or the model is allocated.
     let options = TrainOptions {
         max_memory_bytes: crate::size::available_memory_bytes(),
         batch_size: batch,
-        ..TrainOptions::default()
+        ..options.clone()
     };
     let mut trainer = Trainer::<F>::new(config, seed, &options)?;
     let data = SyntheticBatch::<F>::new(config, batch, shares, seed);

@@ -192,6 +192,7 @@ pub fn train(data: &Prepared, variant: Variant, seed: u64, base: &ModelConfig) -
         optimizer: OptimizerKind::adam(),
         lr: budget.lr,
         sparse_embeddings: false,
+        lazy_from_rows: Some(hinet_model::LAZY_FROM_ROWS),
         clip_norm: None,
         embedding_l2: 0.0,
         max_memory_bytes: hinet_model::available_memory_bytes(),

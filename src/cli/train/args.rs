@@ -43,9 +43,14 @@ pub struct TrainArgs {
     /// Embedding width of every sparse field (when the config does not list the features).
     #[arg(long, default_value_t = 8)]
     pub embedding_dim: i64,
-    /// Update embedding tables lazily (only the rows a batch uses).
-    #[arg(long)]
+    /// Update every embedding table lazily (only the rows a batch uses, with their optimiser
+    /// state). By default tables of 100,000 rows or more are updated lazily, smaller ones
+    /// densely.
+    #[arg(long, conflicts_with = "dense_embeddings")]
     pub sparse_embeddings: bool,
+    /// Update every embedding table densely (every row, every step), whatever its size.
+    #[arg(long)]
+    pub dense_embeddings: bool,
     /// L2 penalty on the embedding rows each batch uses, applied lazily: every step adds
     /// LAMBDA * row to the gradient of each distinct row used (docs/optim.md). 0: none.
     #[arg(long, value_name = "LAMBDA", default_value_t = 0.0)]
@@ -171,4 +176,11 @@ pub fn optimizer_kind(name: &str) -> Result<OptimizerKind> {
         "adagrad" => OptimizerKind::adagrad(),
         other => bail!("--optimizer {other:?}: expected adam, adamw, sgd, momentum or adagrad"),
     })
+}
+
+impl TrainArgs {
+    /// [`hinet_model::TrainOptions::lazy_from_rows`] under `--dense-embeddings` or not.
+    pub fn lazy_from_rows(&self) -> Option<usize> {
+        (!self.dense_embeddings).then_some(hinet_model::LAZY_FROM_ROWS)
+    }
 }

@@ -251,6 +251,7 @@ pub(super) fn run(args: &TrainArgs, globals: Globals, comm: Arc<dyn Communicator
         optimizer: optimizer_kind(&args.optimizer)?,
         lr: args.lr,
         sparse_embeddings: args.sparse_embeddings,
+        lazy_from_rows: args.lazy_from_rows(),
         clip_norm: args.clip_norm,
         embedding_l2: args.embedding_l2,
         max_memory_bytes: config::memory_limit(globals.max_memory).map(|l| l.bytes),

@@ -132,6 +132,55 @@ fn side_features_are_functions_of_user_and_item() {
 }
 
 #[test]
+fn a_world_too_large_to_store_draws_each_user_the_same_every_time() {
+    // 2 million users: 664 MB of latent values stored; drawn per row instead.
+    let cfg = SyntheticConfig {
+        rows: 40_000,
+        users: 2_000_000,
+        user_skew: 3.0,
+        seed: 4,
+        ..Default::default()
+    };
+    assert!(!cfg.stores_users() && cfg.user_world_bytes() > 600_000_000);
+    assert!(small(4).stores_users());
+    let d = generate(&cfg).unwrap();
+    assert_eq!(d, generate(&cfg).unwrap(), "same seed, same data");
+    d.validate().unwrap();
+    // A user's values are its own, whichever row draws them: one segment per user, and the
+    // oracle's CTR of a (scenario, user, item) the same in every row.
+    let f = d.spec.sparse.len();
+    let mut seg = std::collections::HashMap::new();
+    let mut p: std::collections::HashMap<(u32, u32, u32), f32> = std::collections::HashMap::new();
+    let mut repeats = 0;
+    let o = d.oracle.as_ref().unwrap();
+    for (r, row) in d.sparse.chunks_exact(f).enumerate() {
+        assert_eq!(*seg.entry(row[0]).or_insert(row[2]), row[2], "a user has one segment");
+        match p.entry((d.scenario[r], row[0], row[1])) {
+            std::collections::hash_map::Entry::Occupied(e) => {
+                repeats += 1;
+                assert_eq!(
+                    e.get().to_bits(),
+                    o[2 * r].to_bits(),
+                    "row {r}: the same user, item and scenario"
+                );
+            }
+            std::collections::hash_map::Entry::Vacant(e) => {
+                e.insert(o[2 * r]);
+            }
+        }
+    }
+    assert!(
+        repeats > 10,
+        "the skew repeats (scenario, user, item): {repeats} repeats"
+    );
+    // And the data still carries signal: the oracle ranks clicks well above chance.
+    let scores: Vec<f32> = o.iter().step_by(2).copied().collect();
+    let labels: Vec<f32> = d.labels.iter().step_by(2).copied().collect();
+    let auc = auc_pairwise(&scores, &labels);
+    assert!(auc > 0.7, "oracle CTR AUC {auc}");
+}
+
+#[test]
 fn bad_config_is_an_error_not_a_panic() {
     for cfg in [
         SyntheticConfig {
