@@ -6,6 +6,7 @@ use crate::epilogue::{Activation, Epilogue, scale_c};
 use crate::error::GemmError;
 use crate::kernel::{KernelSpec, MAX_NR, MAX_TILE, TileEpilogue};
 use crate::pack::with_pack_buffers;
+use crate::small_m;
 use crate::view::{MatMut, MatRef};
 
 /// Below this many flops (2 m n k) a product stays on the calling thread: about 8 us of
@@ -110,10 +111,59 @@ pub(crate) fn sgemm_with_spec(
         bias: epi.bias.map_or(std::ptr::null(), <[f32]>::as_ptr),
         relu: epi.activation == Activation::Relu,
     };
+    if small_m::applies(&p) {
+        // SAFETY: as below; `applies` checked the rows and strides the path needs.
+        unsafe { small_m::run(spec.kind, false, &p) };
+        return Ok(());
+    }
     // SAFETY: p was built from checked views; `c` is exclusively borrowed for
     // the duration of the call.
     unsafe { run(spec, &p) };
     Ok(())
+}
+
+/// `C = act(alpha op(A) op(B) + beta C + bias)` through the few-rows path of `kind` (its SIMD
+/// body, or with `twin` its portable twin), for the tests; `Ok(false)` when the shapes or
+/// strides are not the path's (nothing is computed then).
+#[allow(clippy::too_many_arguments)]
+pub(crate) fn sgemm_small_m(
+    kind: crate::dispatch::KernelKind,
+    twin: bool,
+    alpha: f32,
+    a: MatRef<'_, f32>,
+    b: MatRef<'_, f32>,
+    beta: f32,
+    mut c: MatMut<'_, f32>,
+    epi: Epilogue<'_, f32>,
+) -> Result<bool, GemmError> {
+    if !kind.is_available() {
+        return Err(GemmError::KernelUnavailable(kind));
+    }
+    let (m, n, k) = check_shapes(&a, &b, &c, &epi)?;
+    let p = Problem {
+        m,
+        n,
+        k,
+        alpha,
+        beta,
+        a: a.ptr(),
+        rsa: a.row_stride(),
+        csa: a.col_stride(),
+        b: b.ptr(),
+        rsb: b.row_stride(),
+        csb: b.col_stride(),
+        c: c.ptr_mut(),
+        rsc: c.row_stride(),
+        csc: c.col_stride(),
+        bias: epi.bias.map_or(std::ptr::null(), <[f32]>::as_ptr),
+        relu: epi.activation == Activation::Relu,
+    };
+    if m == 0 || n == 0 || k == 0 || !small_m::applies(&p) {
+        return Ok(false);
+    }
+    // SAFETY: checked views, the path's layout checked, `kind` available on this CPU.
+    unsafe { small_m::run(kind, twin, &p) };
+    Ok(true)
 }
 
 /// Splits the product over rayon workers (or not) and runs it.

@@ -17,6 +17,7 @@ mod error;
 mod grouped;
 mod kernel;
 mod pack;
+mod small_m;
 mod view;
 
 pub use blocking::CacheSizes;
@@ -163,6 +164,22 @@ pub fn kernel_tile(kind: KernelKind) -> (usize, usize) {
 /// Hooks for this crate's own tests; not part of the stable API.
 #[doc(hidden)]
 pub mod testing {
+    /// The few-rows path (`m <= 4`, A's rows, `op(B)`'s columns and C's rows contiguous) of
+    /// `kind`, or its portable twin; `Ok(false)` when the product is not that path's.
+    #[allow(clippy::too_many_arguments)]
+    pub fn run_small_m(
+        kind: crate::KernelKind,
+        twin: bool,
+        alpha: f32,
+        a: crate::MatRef<'_, f32>,
+        b: crate::MatRef<'_, f32>,
+        beta: f32,
+        c: crate::MatMut<'_, f32>,
+        epi: crate::Epilogue<'_, f32>,
+    ) -> Result<bool, crate::GemmError> {
+        crate::driver::sgemm_small_m(kind, twin, alpha, a, b, beta, c, epi)
+    }
+
     use crate::dispatch::KernelKind;
     use crate::error::GemmError;
     use crate::kernel::{self, TileEpilogue};

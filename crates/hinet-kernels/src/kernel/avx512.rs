@@ -26,6 +26,7 @@ pub(crate) fn spec() -> Option<KernelSpec> {
         kernel,
         pack_a: crate::pack::pack_panels::<MR>,
         pack_b: crate::pack::pack_panels::<NR>,
+        kind: crate::dispatch::KernelKind::Avx512,
     })
 }
 

@@ -54,6 +54,8 @@ pub(crate) struct KernelSpec {
     pub kernel: MicroKernelFn,
     pub pack_a: PackFn,
     pub pack_b: PackFn,
+    /// The family, for the paths that are not tiles (see [`crate::small_m`]).
+    pub kind: KernelKind,
 }
 
 const _: () = {

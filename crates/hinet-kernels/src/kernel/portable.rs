@@ -22,6 +22,7 @@ pub(crate) const SPEC: KernelSpec = KernelSpec {
     kernel,
     pack_a: crate::pack::pack_panels::<MR>,
     pack_b: crate::pack::pack_panels::<NR>,
+    kind: crate::dispatch::KernelKind::Portable,
 };
 
 #[inline(always)]

@@ -11,3 +11,4 @@ mod correctness;
 mod determinism;
 mod microkernel_twins;
 mod proptest_shapes;
+mod small_m;
