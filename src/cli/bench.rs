@@ -113,17 +113,7 @@ struct BenchOutput<'a> {
     peak_rss_bytes: Option<u64>,
     /// What the model, its training state and the batch need, by part, as estimated from the
     /// config before anything is allocated.
-    estimate: Estimate,
-}
-
-/// [`hinet_model::MemoryEstimate`]'s parts, in bytes.
-#[derive(Serialize)]
-struct Estimate {
-    parameters: u64,
-    gradients: u64,
-    optimizer_state: u64,
-    activations: u64,
-    total: u64,
+    estimate: report::MemoryParts,
 }
 
 fn percentile(sorted: &[f64], q: f64) -> f64 {
@@ -354,25 +344,10 @@ fn run_alone(args: &BenchArgs, globals: Globals) -> Result<()> {
         &format!("bench: the model of config {} at batch {}", args.config, n.batch),
         config::memory_limit(globals.max_memory).as_ref(),
     )?;
-    let e = config
-        .memory_estimate(&options.optimizer, n.batch)
-        .map_err(|e| anyhow!("{e}"))?;
     let estimate = if args.predict {
-        Estimate {
-            parameters: e.parameter_bytes,
-            gradients: 0,
-            optimizer_state: 0,
-            activations: e.activation_bytes / 2,
-            total: e.inference_bytes(),
-        }
+        report::MemoryParts::inference(&config, n.batch)?
     } else {
-        Estimate {
-            parameters: e.parameter_bytes,
-            gradients: e.gradient_bytes,
-            optimizer_state: e.optimizer_bytes,
-            activations: e.activation_bytes,
-            total: e.total_bytes,
-        }
+        report::MemoryParts::training(&config, &options.optimizer, n.batch, false)?
     };
     let lazy = config.sparse.iter().filter(|f| options.lazy_table(f.vocab)).count();
     let update = match lazy {
@@ -445,6 +420,20 @@ fn run_alone(args: &BenchArgs, globals: Globals) -> Result<()> {
             r.max_step_ms
         );
     }
+    if let Some(p) = &out.predict {
+        outln!(
+            "{} inference, batch {}, {} threads: {:.0} rows/s (median batch {:.2} ms); single row: p50 {:.1} us, \
+             p99 {:.1} us over {} calls; peak memory {mem}",
+            args.config,
+            p.batch,
+            p.threads,
+            p.rows_per_second,
+            p.median_batch_ms,
+            p.single_row_p50_us,
+            p.single_row_p99_us,
+            p.latency_iters
+        );
+    }
     let e = &out.estimate;
     let mib = |b: u64| b as f64 / (1 << 20) as f64;
     outln!(
@@ -462,19 +451,5 @@ fn run_alone(args: &BenchArgs, globals: Globals) -> Result<()> {
                 p as f64 / e.total as f64
             ))
     );
-    if let Some(p) = &out.predict {
-        outln!(
-            "{} inference, batch {}, {} threads: {:.0} rows/s (median batch {:.2} ms); single row: p50 {:.1} us, \
-             p99 {:.1} us over {} calls; peak memory {mem}",
-            args.config,
-            p.batch,
-            p.threads,
-            p.rows_per_second,
-            p.median_batch_ms,
-            p.single_row_p50_us,
-            p.single_row_p99_us,
-            p.latency_iters
-        );
-    }
     Ok(())
 }

@@ -14,6 +14,58 @@ pub fn peak_rss_bytes() -> Option<u64> {
     Some(kb * 1024)
 }
 
+/// What a model needs in memory, by part (bytes), estimated from its config before anything
+/// is allocated ([`hinet_model::MemoryEstimate`]); reports put it beside the measured peak.
+#[derive(Debug, Serialize)]
+pub struct MemoryParts {
+    pub parameters: u64,
+    pub gradients: u64,
+    pub optimizer_state: u64,
+    pub activations: u64,
+    /// The copy of the best epoch's parameters that `hinet train` keeps (0 elsewhere).
+    pub best_epoch_copy: u64,
+    pub total: u64,
+}
+
+impl MemoryParts {
+    /// Training `config` with `optimizer` on batches of `batch` rows; `keeps_best`: a copy of
+    /// the parameters is held for the best epoch.
+    pub fn training(
+        config: &hinet_model::ModelConfig,
+        optimizer: &hinet_optim::OptimizerKind,
+        batch: usize,
+        keeps_best: bool,
+    ) -> Result<MemoryParts> {
+        let e = config
+            .memory_estimate(optimizer, batch)
+            .map_err(|e| anyhow::anyhow!("{e}"))?;
+        let best = if keeps_best { e.parameter_bytes } else { 0 };
+        Ok(MemoryParts {
+            parameters: e.parameter_bytes,
+            gradients: e.gradient_bytes,
+            optimizer_state: e.optimizer_bytes,
+            activations: e.activation_bytes,
+            best_epoch_copy: best,
+            total: e.total_bytes.saturating_add(best),
+        })
+    }
+
+    /// Predicting with `config` on batches of `batch` rows.
+    pub fn inference(config: &hinet_model::ModelConfig, batch: usize) -> Result<MemoryParts> {
+        let e = config
+            .memory_estimate(&hinet_optim::OptimizerKind::adam(), batch)
+            .map_err(|e| anyhow::anyhow!("{e}"))?;
+        Ok(MemoryParts {
+            parameters: e.parameter_bytes,
+            gradients: 0,
+            optimizer_state: 0,
+            activations: e.activation_bytes / 2,
+            best_epoch_copy: 0,
+            total: e.inference_bytes(),
+        })
+    }
+}
+
 /// Versions and machine facts.
 #[derive(Debug, Serialize)]
 pub struct Versions {

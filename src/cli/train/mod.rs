@@ -98,6 +98,8 @@ struct TrainReport<'a> {
     train_seconds: f64,
     total_seconds: f64,
     peak_rss_bytes: Option<u64>,
+    /// The model's needs by part, estimated from the config, beside the peak.
+    memory_estimate: Option<report::MemoryParts>,
 }
 
 fn progress_bar(rows: usize, epoch: usize, epochs: usize, quiet: bool) -> ProgressBar {
@@ -662,7 +664,11 @@ fn run_alone(args: &TrainArgs, globals: Globals) -> Result<()> {
             best_score = Some(score);
             best_epoch = Some(epoch);
             stale = 0;
-            if has_valid {
+            if has_valid && epoch == settings.epochs {
+                // The last epoch is the best: the trained model is that model, so no copy is
+                // needed (a run of one epoch never holds its parameters twice).
+                best = None;
+            } else if has_valid {
                 match &mut best {
                     Some(b) => b.update(&trainer, epoch),
                     None => best = Some(Best::of(&trainer, epoch)),
@@ -786,8 +792,38 @@ fn run_alone(args: &TrainArgs, globals: Globals) -> Result<()> {
             train_seconds,
             total_seconds: start.elapsed().as_secs_f64(),
             peak_rss_bytes: report::peak_rss_bytes(),
+            memory_estimate: report::MemoryParts::training(
+                &config,
+                &optimizer_kind(&args.optimizer)?,
+                batch_size,
+                valid_count > 0 && settings.epochs > 1,
+            )
+            .ok(),
         };
         report::write_json(path, &r)?;
+    }
+    if let (Some(peak), Ok(e)) = (
+        report::peak_rss_bytes(),
+        report::MemoryParts::training(
+            &config,
+            &optimizer_kind(&args.optimizer)?,
+            batch_size,
+            valid_count > 0 && settings.epochs > 1,
+        ),
+    ) {
+        let h = |b: u64| hinet_model::human_bytes(b);
+        tracing::info!(
+            "memory: peak {} ({:.2}x the model's estimated {}: parameters {}, optimiser state {}, gradients {}, \
+             activations {}, best epoch's copy {}; the rest is data and buffers)",
+            h(peak),
+            peak as f64 / e.total.max(1) as f64,
+            h(e.total),
+            h(e.parameters),
+            h(e.optimizer_state),
+            h(e.gradients),
+            h(e.activations),
+            h(e.best_epoch_copy)
+        );
     }
     tracing::info!("done in {:.1} s", start.elapsed().as_secs_f64());
     Ok(())
