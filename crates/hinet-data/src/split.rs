@@ -129,6 +129,16 @@ impl Dataset {
     /// Row indices of train, validation and test, each in dataset order.
     pub fn split_indices(&self, spec: &SplitSpec) -> Result<[Vec<usize>; 3], DataError> {
         let mut out: [Vec<usize>; 3] = Default::default();
+        for (r, part) in self.split_parts(spec)?.into_iter().enumerate() {
+            out[part_index(part)].push(r);
+        }
+        Ok(out)
+    }
+
+    /// The part of the split `spec` that each row goes to (one byte a row).
+    pub fn split_parts(&self, spec: &SplitSpec) -> Result<Vec<Part>, DataError> {
+        const PARTS: [Part; 3] = [Part::Train, Part::Valid, Part::Test];
+        let mut out = Vec::with_capacity(self.len());
         match *spec {
             SplitSpec::Hash {
                 train,
@@ -142,7 +152,7 @@ impl Dataset {
                         "split fractions {train}, {valid}, {test} must be non-negative and sum to 1"
                     )));
                 }
-                for (r, &key) in self.row_key.iter().enumerate() {
+                for &key in &self.row_key {
                     let u = unit_interval(key, seed);
                     let part = if u < train {
                         0
@@ -151,7 +161,7 @@ impl Dataset {
                     } else {
                         2
                     };
-                    out[part].push(r);
+                    out.push(PARTS[part]);
                 }
             }
             SplitSpec::File | SplitSpec::FileValid { .. } => {
@@ -180,11 +190,46 @@ impl Dataset {
                             )));
                         }
                     };
-                    out[k].push(r);
+                    out.push(PARTS[k]);
                 }
             }
         }
         Ok(out)
+    }
+
+    /// Splits into three datasets without holding the data twice: the training rows stay in
+    /// this dataset's buffers (compacted in place, as [`Dataset::keep_rows`] does), and the
+    /// validation and test rows are moved out one column at a time, each column's buffer
+    /// shrunk as soon as its rows are out. The peak is the data plus the validation and test
+    /// rows of one column (not of all: a copy of validation and test beside the whole data is
+    /// what [`Dataset::split`] needs). Returns the parts, equal to [`Dataset::split`]'s, and the
+    /// part each row of this dataset went to (one byte a row: the data row of a training row,
+    /// for a message, is the position of its `Part::Train`).
+    pub fn split_in_place(mut self, spec: &SplitSpec) -> Result<(Splits, Vec<Part>), DataError> {
+        let part = self.split_parts(spec)?;
+        let (f, d, t) = (self.spec.sparse.len(), self.spec.dense.len(), self.spec.tasks.len());
+        let mut valid = Dataset::empty(self.spec.clone());
+        let mut test = Dataset::empty(self.spec.clone());
+        for out in [&mut valid, &mut test] {
+            out.dense_normalize = self.dense_normalize.clone();
+            out.dense_normalized = self.dense_normalized;
+        }
+        [valid.scenario, test.scenario] = partition_column(&mut self.scenario, 1, &part);
+        [valid.sparse, test.sparse] = partition_column(&mut self.sparse, f, &part);
+        [valid.dense, test.dense] = partition_column(&mut self.dense, d, &part);
+        [valid.labels, test.labels] = partition_column(&mut self.labels, t, &part);
+        if let Some(o) = &mut self.oracle {
+            let [v, te] = partition_column(o, t, &part);
+            (valid.oracle, test.oracle) = (Some(v), Some(te));
+        }
+        [valid.row_key, test.row_key] = partition_column(&mut self.row_key, 1, &part);
+        [valid.file_part, test.file_part] = partition_column(&mut self.file_part, 1, &part);
+        let splits = Splits {
+            train: self,
+            valid,
+            test,
+        };
+        Ok((splits, part))
     }
 
     /// Splits into three datasets.
@@ -196,6 +241,41 @@ impl Dataset {
             test: self.subset(&c),
         })
     }
+}
+
+fn part_index(part: Part) -> usize {
+    match part {
+        Part::Train => 0,
+        Part::Valid => 1,
+        Part::Test => 2,
+    }
+}
+
+/// Keeps the training rows of `v` (`width` values each, one `part` each) in order and in
+/// place, and returns the validation rows and the test rows, in order; `v`'s spare capacity goes back to the
+/// allocator.
+fn partition_column<T: Copy>(v: &mut Vec<T>, width: usize, part: &[Part]) -> [Vec<T>; 2] {
+    let count = |p: Part| part.iter().filter(|&&x| x == p).count() * width;
+    let mut out = [
+        Vec::with_capacity(count(Part::Valid)),
+        Vec::with_capacity(count(Part::Test)),
+    ];
+    let mut to = 0;
+    for (r, &p) in part.iter().enumerate() {
+        let row = r * width..(r + 1) * width;
+        if p == Part::Train {
+            // Row r moves down to `to <= r`: never onto a row still to be read.
+            if to != r {
+                v.copy_within(row, to * width);
+            }
+            to += 1;
+        } else {
+            out[part_index(p) - 1].extend_from_slice(&v[row]);
+        }
+    }
+    v.truncate(to * width);
+    v.shrink_to_fit();
+    out
 }
 
 impl Splits {

@@ -363,14 +363,8 @@ pub(super) fn run(args: &TrainArgs, globals: Globals, comm: Arc<dyn Communicator
             };
             log_skips(&*comm, source.report.as_ref(), mine.is_some())?;
             let spec = source.data.spec.clone();
-            let [train_rows, valid_rows, test_rows] = source.data.split_indices(&source.split)?;
-            let mut counts = [train_rows.len(), valid_rows.len(), test_rows.len()];
-            let valid = source.data.subset(&valid_rows);
-            let test = source.data.subset(&test_rows);
-            let mut train = source.data;
-            train.keep_rows(&train_rows)?;
-            train.shrink_to_fit();
-            let mut splits = Splits { train, valid, test };
+            let (mut splits, _) = source.data.split_in_place(&source.split)?;
+            let mut counts = [splits.train.len(), splits.valid.len(), splits.test.len()];
             let normalizer = match (stored, &mine) {
                 (Some(n), _) => n,
                 // Every rank holds every row: the one-process fit.

@@ -24,7 +24,7 @@ use super::eval::stored_normalizer;
 use super::plots;
 use super::report::{self, Versions};
 use anyhow::{Context, Result, anyhow, bail};
-use hinet_data::{Batch, DENSE_WARN_ABS, Dataset, FeatureSpec, Part, Splits};
+use hinet_data::{Batch, DENSE_WARN_ABS, Dataset, FeatureSpec, Part};
 use hinet_model::checkpoint::{self, CheckpointInfo};
 use hinet_model::{MetricsTable, ModelConfig, ModelError, TrainOptions, Trainer};
 use indicatif::{ProgressBar, ProgressStyle};
@@ -406,17 +406,10 @@ fn run_alone(args: &TrainArgs, globals: Globals) -> Result<()> {
                 source.data.row_bytes() as f64 / source.data.len().max(1) as f64
             );
             let spec = source.data.spec.clone();
-            // The indices tie each split's rows to the data rows (messages name data rows).
-            let [train_rows, valid_rows, test_rows] = source.data.split_indices(&source.split)?;
-            // Validation and test are copied out; the training rows, most of the data, stay
-            // where they were read (compacted in place, not copied).
-            let valid = source.data.subset(&valid_rows);
-            let test = source.data.subset(&test_rows);
-            drop((valid_rows, test_rows));
-            let mut train = source.data;
-            train.keep_rows(&train_rows)?;
-            train.shrink_to_fit();
-            let mut splits = Splits { train, valid, test };
+            // The training rows, most of the data, stay where they were read; validation and
+            // test move out a column at a time. `parts` ties each training row to its data row
+            // (messages name data rows).
+            let (mut splits, parts) = source.data.split_in_place(&source.split)?;
             let normalizer = match stored {
                 Some(n) => {
                     let path = args.resume.as_deref().unwrap_or(Path::new(""));
@@ -431,17 +424,15 @@ fn run_alone(args: &TrainArgs, globals: Globals) -> Result<()> {
             // Generated data has no file lines: its range warnings come from the training split.
             if source.report.is_none() {
                 for mut w in splits.train.dense_range_warnings(DENSE_WARN_ABS) {
-                    w.row = w.row.and_then(|r| train_rows.get(r).copied());
+                    w.row = w
+                        .row
+                        .and_then(|r| (0..parts.len()).filter(|&d| parts[d] == Part::Train).nth(r));
                     tracing::warn!("{w}");
                 }
             }
             let sample_rows: Vec<usize> = (0..splits.train.len().min(10_000)).collect();
             let sample = splits.train.subset(&sample_rows);
-            let data = TrainData::Memory(Box::new(InMemory {
-                splits,
-                train_rows,
-                sample,
-            }));
+            let data = TrainData::Memory(Box::new(InMemory { splits, parts, sample }));
             (
                 data,
                 normalizer,
@@ -585,7 +576,7 @@ fn run_alone(args: &TrainArgs, globals: Globals) -> Result<()> {
             let loss = match trainer.step(&input) {
                 Ok(loss) => loss,
                 Err(e @ (ModelError::NonFiniteLoss { .. } | ModelError::NonFinitePredictions { .. })) => {
-                    return Err(diverged(e, epoch, &batch, &spec, train_data.train_rows()));
+                    return Err(diverged(e, epoch, &batch, &spec, train_data.train_rows().as_deref()));
                 }
                 Err(e) => return Err(e.into()),
             };

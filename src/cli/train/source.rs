@@ -39,8 +39,9 @@ pub(super) enum TrainData {
 /// The rows of an in-memory run.
 pub(super) struct InMemory {
     pub(super) splits: Splits,
-    /// The data row (0-based, in the order read) of each training row, for messages.
-    pub(super) train_rows: Vec<usize>,
+    /// The part each data row went to (one byte a row): the data row of a training row, for a
+    /// message, is the position of its `Part::Train`.
+    pub(super) parts: Vec<Part>,
     pub(super) sample: Dataset,
 }
 
@@ -172,10 +173,11 @@ impl TrainData {
         }
     }
 
-    /// The data row of each training row, when the rows are in memory (messages name them).
-    pub(super) fn train_rows(&self) -> Option<&[usize]> {
+    /// The data row (0-based, in the order read) of each training row, when the rows are in
+    /// memory (messages name them); computed when asked, for a message.
+    pub(super) fn train_rows(&self) -> Option<Vec<usize>> {
         match self {
-            TrainData::Memory(m) => Some(&m.train_rows),
+            TrainData::Memory(m) => Some((0..m.parts.len()).filter(|&r| m.parts[r] == Part::Train).collect()),
             TrainData::Stream(_) => None,
         }
     }

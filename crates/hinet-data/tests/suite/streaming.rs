@@ -334,3 +334,39 @@ fn keeping_rows_in_place_equals_the_subset() {
     same.keep_rows(&[]).unwrap();
     assert!(same.is_empty());
 }
+
+#[test]
+fn a_split_in_place_equals_the_copying_split() {
+    let dir = tempfile::tempdir().unwrap();
+    // Files with parts (carved validation) and without (hash split), oracle values or not.
+    let (schema, files) = three_files(dir.path());
+    let whole = load(&schema, &files, &ReadOptions::default()).unwrap().data;
+    let mut parted = whole.clone();
+    parted.file_part = parted
+        .row_key
+        .iter()
+        .map(|k| Some([Part::Train, Part::Test, Part::Valid][(k >> 40) as usize]))
+        .collect();
+    let mut no_oracle = whole.clone();
+    no_oracle.oracle = None;
+    for (data, spec) in [
+        (&whole, SplitSpec::hash(0.6, 0.25, 0.15, 3)),
+        (&no_oracle, SplitSpec::hash(0.8, 0.1, 0.1, 4)),
+        (&parted, SplitSpec::file_valid(0.2, 5)),
+        (&parted, SplitSpec::File),
+    ] {
+        let expected = data.split(&spec).unwrap();
+        let [train_rows, _, _] = data.split_indices(&spec).unwrap();
+        let (got, parts) = data.clone().split_in_place(&spec).unwrap();
+        assert_eq!(got, expected, "{spec:?}");
+        let rows: Vec<usize> = (0..parts.len()).filter(|&r| parts[r] == Part::Train).collect();
+        assert_eq!(rows, train_rows, "{spec:?}");
+        assert!(
+            !got.valid.is_empty() && !got.test.is_empty() && !got.train.is_empty(),
+            "{spec:?}"
+        );
+        got.train.validate().unwrap();
+    }
+    // A split the data cannot take leaves an error, not a half-split dataset.
+    assert!(whole.clone().split_in_place(&SplitSpec::File).is_err());
+}
