@@ -630,6 +630,14 @@ where
     ))
 }
 
+/// Prints a metrics table and its mean AUC (what train, eval and a distributed run end with).
+pub fn print_metrics(t: &MetricsTable) {
+    out!("{}", t.to_table());
+    if let Some(m) = mean_auc(t) {
+        outln!("mean AUC over scenarios and tasks: {m:.4}");
+    }
+}
+
 /// Mean AUC over the (scenario, task) cells where it is defined.
 pub fn mean_auc(m: &MetricsTable) -> Option<f64> {
     let aucs: Vec<f64> = m.cells.iter().flatten().filter_map(|c| c.auc).collect();

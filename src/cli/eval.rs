@@ -627,10 +627,7 @@ pub fn run(args: &EvalArgs, globals: Globals) -> Result<()> {
         outln!("{}", serde_json::to_string_pretty(&out)?);
     } else {
         outln!("{} split, {} rows:", args.split, rows.len());
-        out!("{}", metrics.to_table());
-        if let Some(m) = out.mean_auc {
-            outln!("mean AUC over scenarios and tasks: {m:.4}");
-        }
+        data::print_metrics(&metrics);
     }
     if let Some(path) = &args.report {
         report::write_json(path, &out)?;

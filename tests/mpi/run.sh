@@ -113,7 +113,9 @@ done
 job=$!
 for _ in $(seq 1 600); do [ -f fault.ckpt ] && break; sleep 0.1; done
 [ -f fault.ckpt ] || { kill "$job" 2>/dev/null; cat fault.err; fail "no checkpoint written within 60 s"; }
-victim=$(pgrep -x hinet | tail -1)
+# This job's ranks only (children of its mpirun), not another hinet on the machine.
+ranks=$(pgrep -P "$job" -x hinet || true)
+victim=$(echo "$ranks" | tail -1)
 [ -n "$victim" ] || fail "no rank process found"
 start=$(date +%s.%N)
 kill -9 "$victim"
@@ -125,8 +127,9 @@ took=$(awk -v s="$start" -v e="$(date +%s.%N)" 'BEGIN { printf "%.1f", e - s }')
 [ "$status" != 0 ] || fail "the job exited 0 after a rank was killed"
 awk -v t="$took" 'BEGIN { exit !(t < 15) }' || fail "the job took $took s to stop after a rank died"
 grep -qi "rank" fault.err || { cat fault.err; fail "the launcher's message does not name the rank"; }
-for _ in $(seq 1 50); do [ -z "$(pgrep -x hinet || true)" ] && break; sleep 0.1; done
-[ -z "$(pgrep -x hinet || true)" ] || fail "ranks are still running 5 s after the job ended"
+alive() { for p in $ranks; do kill -0 "$p" 2>/dev/null && echo "$p"; done; true; }
+for _ in $(seq 1 50); do [ -z "$(alive)" ] && break; sleep 0.1; done
+[ -z "$(alive)" ] || fail "ranks $(alive) are still running 5 s after the job ended"
 "$HINET" eval fault.ckpt --rows 200000 > fault_eval.out 2>&1 || { cat fault_eval.out; fail "the last checkpoint does not load"; }
 ok "a killed rank stops the job in $took s (status $status); the last checkpoint loads"
 

@@ -380,19 +380,17 @@ impl<F: WireFloat> DistTrainer<F> {
     /// tables are sharded: every rank calls it, with `None` when it has no rows left.
     pub fn predict(&mut self, input: Option<&ModelInput<'_, F>>) -> Result<Array2<F>> {
         let comm = Arc::clone(&self.comm);
-        let local_ids = match &mut self.shards {
-            Some(shards) => {
-                let (sparse, rows) = input.map_or((&[][..], 0), |i| (i.sparse, i.rows));
-                shards.fetch(&*comm, sparse, rows, &mut self.store)?;
-                Some(shards.local_ids.clone())
-            }
-            None => None,
-        };
+        if let Some(shards) = &mut self.shards {
+            let (sparse, rows) = input.map_or((&[][..], 0), |i| (i.sparse, i.rows));
+            shards.fetch(&*comm, sparse, rows, &mut self.store)?;
+        }
         let Some(input) = input else {
             return Ok(Array2::zeros((0, self.model.config().num_tasks())));
         };
+        // The batch's ids renumbered into the fetched rows (borrowed, not copied: the fields
+        // below are disjoint from the shards).
         let input = ModelInput {
-            sparse: local_ids.as_deref().unwrap_or(input.sparse),
+            sparse: self.shards.as_ref().map_or(input.sparse, |s| &s.local_ids[..]),
             ..*input
         };
         self.model.set_training(false);

@@ -625,10 +625,7 @@ pub(super) fn run(args: &TrainArgs, globals: Globals, comm: Arc<dyn Communicator
                     if counts[2] > 0 { "Test" } else { "Validation" },
                     rows
                 );
-                out!("{}", t.to_table());
-                if let Some(m) = data::mean_auc(t) {
-                    outln!("mean AUC over scenarios and tasks: {m:.4}");
-                }
+                data::print_metrics(t);
             }
             None => outln!("Nothing to evaluate: the data has no test or validation rows."),
         }

@@ -734,10 +734,7 @@ fn run_alone(args: &TrainArgs, globals: Globals) -> Result<()> {
         },
     };
     if let Some(t) = &test {
-        out!("{}", t.to_table());
-        if let Some(m) = data::mean_auc(t) {
-            outln!("mean AUC over scenarios and tasks: {m:.4}");
-        }
+        data::print_metrics(t);
     }
     let attention = model.san_attention()?;
     let attention: Option<Vec<Vec<f64>>> = attention.map(|a| {
