@@ -3,9 +3,14 @@
 //! ## Entry points
 //!
 //! A [`Schema`] read with [`load`] or [`stream`] (tuned by [`ReadOptions`], reporting a
-//! [`SkipReport`]), or [`synthetic::generate`], gives a [`Dataset`]; [`Dataset::split`] with a
-//! [`SplitSpec`] gives [`Splits`], normalised by a [`DenseNormalizer`]; [`Dataset::batches`]
-//! and [`Dataset::fill_batch`] fill a [`Batch`]. Errors are [`DataError`]s.
+//! [`SkipReport`]), or [`synthetic::generate`], gives a [`Dataset`]; [`Dataset::split`] (or,
+//! without a second copy, [`Dataset::split_in_place`]) with a [`SplitSpec`] gives [`Splits`],
+//! normalised by a [`DenseNormalizer`]; [`Dataset::batches`] and [`Dataset::fill_batch`] fill a
+//! [`Batch`]. Data larger than memory streams with [`stream_part`] through a [`ShuffleBuffer`],
+//! the normaliser fitted by [`NormalizerFit`]. [`load_files`], [`stream_files`] and
+//! [`stream_part_files`] read some of the files (a rank's own, an epoch's shuffled
+//! [`file_order`]): a row's default split key is its [`row_address`], so each row keeps its
+//! split. Errors are [`DataError`]s.
 
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]

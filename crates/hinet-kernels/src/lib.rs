@@ -4,7 +4,9 @@
 //!
 //! [`sgemm`] and [`sgemm_with_epilogue`] over [`MatRef`] / [`MatMut`] views, with an
 //! [`Epilogue`] of bias and [`Activation`]; [`sgemm_grouped`] for many products at once;
-//! [`dgemm`] for `f64`; [`selected_kernel`] says which [`KernelKind`] runs.
+//! [`dgemm`] for `f64`; [`selected_kernel`] says which [`KernelKind`] runs. Products of at
+//! most 4 rows times a transposed row-major weight (one row of a prediction) skip packing and
+//! read the weight in place (docs/kernels.md, "A few rows").
 
 #![deny(unsafe_op_in_unsafe_fn)]
 #![warn(missing_docs)]
