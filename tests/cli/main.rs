@@ -1025,3 +1025,46 @@ fn streaming_training_matches_the_in_memory_split_and_learns() {
     let e = fails(hinet().args(["train", "--rows", "2000", "--stream"]));
     assert!(e.contains("--stream reads CSV files"), "{e}");
 }
+
+/// Several files streamed: each epoch reads them in a new seeded order, yet every row keeps its
+/// split (its key is its file and record number, not its position in the read), so the split
+/// and the normaliser equal the in-memory run's, and it learns.
+#[test]
+fn streaming_several_files_in_shuffled_order_keeps_the_split() {
+    let (dir, csv, schema) = gen_data(24_000);
+    let text = std::fs::read_to_string(&csv).unwrap();
+    let mut lines = text.lines();
+    let header = lines.next().unwrap();
+    let rows: Vec<&str> = lines.collect();
+    let mut data_args = Vec::new();
+    for (i, part) in rows.chunks(9_000).enumerate() {
+        let path = dir.path().join(format!("part{i}.csv"));
+        std::fs::write(&path, format!("{header}\n{}\n", part.join("\n"))).unwrap();
+        data_args.extend(["--data".to_string(), s(&path).to_string()]);
+    }
+    let train = |mode: &str| {
+        let report = dir.path().join(format!("{mode}.json"));
+        ok(hinet()
+            .args([
+                "train",
+                "--epochs",
+                "2",
+                "--schema",
+                s(&schema),
+                mode,
+                "--shuffle-buffer",
+                "4096",
+            ])
+            .args(&data_args)
+            .args(["--report", s(&report)]));
+        serde_json::from_str::<Value>(&std::fs::read_to_string(&report).unwrap()).unwrap()
+    };
+    let (streamed, memory) = (train("--stream"), train("--in-memory"));
+    assert_eq!(streamed["rows"], memory["rows"], "the same split");
+    assert_eq!(
+        streamed["dense_normalizer"], memory["dense_normalizer"],
+        "the same normaliser"
+    );
+    let valid_auc = streamed["history"][1]["valid_auc"].as_f64().unwrap();
+    assert!(valid_auc > 0.56, "valid AUC {valid_auc}");
+}
