@@ -52,6 +52,38 @@ unsafe impl Send for Problem {}
 // SAFETY: see `Send`.
 unsafe impl Sync for Problem {}
 
+impl Problem {
+    /// The raw form of `C = act(alpha op(A) op(B) + beta C + bias)` over views whose shapes
+    /// [`check_shapes`] accepted.
+    fn of(
+        alpha: f32,
+        a: &MatRef<'_, f32>,
+        b: &MatRef<'_, f32>,
+        beta: f32,
+        c: &mut MatMut<'_, f32>,
+        epi: &Epilogue<'_, f32>,
+    ) -> Problem {
+        Problem {
+            m: a.rows(),
+            n: b.cols(),
+            k: a.cols(),
+            alpha,
+            beta,
+            a: a.ptr(),
+            rsa: a.row_stride(),
+            csa: a.col_stride(),
+            b: b.ptr(),
+            rsb: b.row_stride(),
+            csb: b.col_stride(),
+            c: c.ptr_mut(),
+            rsc: c.row_stride(),
+            csc: c.col_stride(),
+            bias: epi.bias.map_or(std::ptr::null(), <[f32]>::as_ptr),
+            relu: epi.activation == Activation::Relu,
+        }
+    }
+}
+
 /// Checks shapes and bias for `C = op(A) op(B)`; returns `(m, n, k)`.
 pub(crate) fn check_shapes<T>(
     a: &MatRef<'_, T>,
@@ -93,24 +125,7 @@ pub(crate) fn sgemm_with_spec(
         unsafe { scale_c(m, n, beta, c.ptr_mut(), rsc, csc, &epi) };
         return Ok(());
     }
-    let p = Problem {
-        m,
-        n,
-        k,
-        alpha,
-        beta,
-        a: a.ptr(),
-        rsa: a.row_stride(),
-        csa: a.col_stride(),
-        b: b.ptr(),
-        rsb: b.row_stride(),
-        csb: b.col_stride(),
-        c: c.ptr_mut(),
-        rsc,
-        csc,
-        bias: epi.bias.map_or(std::ptr::null(), <[f32]>::as_ptr),
-        relu: epi.activation == Activation::Relu,
-    };
+    let p = Problem::of(alpha, &a, &b, beta, &mut c, &epi);
     if small_m::applies(&p) {
         // SAFETY: as below; `applies` checked the rows and strides the path needs.
         unsafe { small_m::run(spec.kind, false, &p) };
@@ -140,24 +155,7 @@ pub(crate) fn sgemm_small_m(
         return Err(GemmError::KernelUnavailable(kind));
     }
     let (m, n, k) = check_shapes(&a, &b, &c, &epi)?;
-    let p = Problem {
-        m,
-        n,
-        k,
-        alpha,
-        beta,
-        a: a.ptr(),
-        rsa: a.row_stride(),
-        csa: a.col_stride(),
-        b: b.ptr(),
-        rsb: b.row_stride(),
-        csb: b.col_stride(),
-        c: c.ptr_mut(),
-        rsc: c.row_stride(),
-        csc: c.col_stride(),
-        bias: epi.bias.map_or(std::ptr::null(), <[f32]>::as_ptr),
-        relu: epi.activation == Activation::Relu,
-    };
+    let p = Problem::of(alpha, &a, &b, beta, &mut c, &epi);
     if m == 0 || n == 0 || k == 0 || !small_m::applies(&p) {
         return Ok(false);
     }

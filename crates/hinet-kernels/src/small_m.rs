@@ -59,28 +59,14 @@ pub(crate) unsafe fn run(kind: KernelKind, twin: bool, p: &Problem) {
 #[target_feature(enable = "avx512f,avx2,fma")]
 unsafe fn avx512(p: &Problem) {
     // SAFETY: forwarded contract.
-    unsafe {
-        match p.m {
-            1 => x86::columns::<x86::Zmm, 1, 4>(p),
-            2 => x86::columns::<x86::Zmm, 2, 2>(p),
-            3 => x86::columns::<x86::Zmm, 3, 1>(p),
-            _ => x86::columns::<x86::Zmm, 4, 1>(p),
-        }
-    }
+    unsafe { x86::by_rows::<x86::Zmm>(p) }
 }
 
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx2,fma")]
 unsafe fn avx2(p: &Problem) {
     // SAFETY: forwarded contract.
-    unsafe {
-        match p.m {
-            1 => x86::columns::<x86::Ymm2, 1, 4>(p),
-            2 => x86::columns::<x86::Ymm2, 2, 2>(p),
-            3 => x86::columns::<x86::Ymm2, 3, 1>(p),
-            _ => x86::columns::<x86::Ymm2, 4, 1>(p),
-        }
-    }
+    unsafe { x86::by_rows::<x86::Ymm2>(p) }
 }
 
 /// The x86 bodies: [`columns`] with the 16 lanes of an accumulator in one AVX-512 register or
@@ -167,6 +153,23 @@ mod x86 {
                 let lo = _mm512_castps512_ps256(self.0);
                 let hi = _mm256_castpd_ps(_mm512_extractf64x4_pd::<1>(_mm512_castps_pd(self.0)));
                 sum8(_mm256_add_ps(lo, hi))
+            }
+        }
+    }
+
+    /// As [`super::by_rows`], with registers `L`.
+    ///
+    /// # Safety
+    /// As [`super::columns`], on a CPU with the features of `L`.
+    #[inline(always)]
+    pub(super) unsafe fn by_rows<L: Lanes>(p: &Problem) {
+        // SAFETY: forwarded contract (m <= SMALL_M).
+        unsafe {
+            match p.m {
+                1 => columns::<L, 1, 4>(p),
+                2 => columns::<L, 2, 2>(p),
+                3 => columns::<L, 3, 1>(p),
+                _ => columns::<L, 4, 1>(p),
             }
         }
     }
