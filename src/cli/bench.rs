@@ -59,6 +59,9 @@ pub struct BenchArgs {
     /// `hinet train`. `--batch` is then the global batch, split evenly over the ranks.
     #[arg(long, value_name = "sharded|replicated|auto", default_value = "auto")]
     embeddings: String,
+    /// Operand precision of the matrix products (`f32` or `bf16`), overriding the config's.
+    #[arg(long, value_name = "f32|bf16", value_parser = super::train::precision_arg)]
+    precision: Option<hinet_model::Precision>,
 }
 
 /// The counts of [`BenchArgs`], checked.
@@ -110,6 +113,8 @@ struct BenchOutput<'a> {
     predict: Option<PredictReport>,
     largest_table_rows: usize,
     embedding_update: String,
+    /// Operand precision of the products, and how bf16 runs here.
+    precision: String,
     peak_rss_bytes: Option<u64>,
     /// What the model, its training state and the batch need, by part, as estimated from the
     /// config before anything is allocated.
@@ -277,7 +282,10 @@ fn run_ranks(args: &BenchArgs, globals: Globals, comm: std::sync::Arc<dyn hinet_
         ..SyntheticConfig::default()
     }
     .feature_spec();
-    let config = config::model_config(Some(&args.config), &args.set, 8, &spec, false)?;
+    let mut config = config::model_config(Some(&args.config), &args.set, 8, &spec, false)?;
+    if let Some(precision) = args.precision {
+        config.precision = precision;
+    }
     let bench_shares = SyntheticConfig::default().scenario_shares;
     let shares: Vec<f64> = if config.num_scenarios() == bench_shares.len() {
         bench_shares
@@ -327,6 +335,9 @@ fn run_alone(args: &BenchArgs, globals: Globals) -> Result<()> {
     }
     .feature_spec();
     let mut config = config::model_config(Some(&args.config), &args.set, 8, &spec, false)?;
+    if let Some(precision) = args.precision {
+        config.precision = precision;
+    }
     if let Some(rows) = args.vocab {
         let rows = count("--vocab", rows, 1, u64::from(u32::MAX))?;
         match config.sparse.first_mut() {
@@ -391,6 +402,7 @@ fn run_alone(args: &BenchArgs, globals: Globals) -> Result<()> {
         versions: pool.install(Versions::current),
         largest_table_rows: config.sparse.iter().map(|f| f.vocab).max().unwrap_or(0),
         embedding_update: update,
+        precision: report::precision_label(config.precision),
         train,
         predict,
         peak_rss_bytes: report::peak_rss_bytes(),
@@ -405,12 +417,13 @@ fn run_alone(args: &BenchArgs, globals: Globals) -> Result<()> {
         .map_or("n/a".to_string(), |b| format!("{:.1} MiB", b as f64 / (1 << 20) as f64));
     if let Some(r) = &out.train {
         outln!(
-            "{} training, batch {}, {} threads, kernel {}, embedding update {}: {:.0} samples/s, {:.1} GFLOP/s \
-             effective (median step {:.2} ms over {} steps, min {:.2}, max {:.2}); peak memory {mem}",
+            "{} training, batch {}, {} threads, kernel {}, products {}, embedding update {}: {:.0} samples/s, \
+             {:.1} GFLOP/s effective (median step {:.2} ms over {} steps, min {:.2}, max {:.2}); peak memory {mem}",
             args.config,
             r.batch,
             r.threads,
             out.versions.gemm_kernel,
+            out.precision,
             out.embedding_update,
             r.samples_per_second,
             r.gflops,
@@ -422,11 +435,12 @@ fn run_alone(args: &BenchArgs, globals: Globals) -> Result<()> {
     }
     if let Some(p) = &out.predict {
         outln!(
-            "{} inference, batch {}, {} threads: {:.0} rows/s (median batch {:.2} ms); single row: p50 {:.1} us, \
-             p99 {:.1} us over {} calls; peak memory {mem}",
+            "{} inference, batch {}, {} threads, products {}: {:.0} rows/s (median batch {:.2} ms); single row: \
+             p50 {:.1} us, p99 {:.1} us over {} calls; peak memory {mem}",
             args.config,
             p.batch,
             p.threads,
+            out.precision,
             p.rows_per_second,
             p.median_batch_ms,
             p.single_row_p50_us,

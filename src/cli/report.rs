@@ -73,6 +73,9 @@ pub struct Versions {
     pub hinet: &'static str,
     /// The GEMM kernel picked by CPU-feature detection.
     pub gemm_kernel: &'static str,
+    /// How bf16 products run on this machine: `avx512-bf16` (native `vdpbf16ps`) or
+    /// `emulated` (the f32 kernel on operands rounded to bf16).
+    pub bf16_products: &'static str,
     /// Operating system.
     pub os: &'static str,
     /// CPU architecture.
@@ -87,10 +90,28 @@ impl Versions {
         Self {
             hinet: env!("CARGO_PKG_VERSION"),
             gemm_kernel: hinet_kernels::selected_kernel().name(),
+            bf16_products: bf16_products(),
             os: std::env::consts::OS,
             arch: std::env::consts::ARCH,
             threads: rayon::current_num_threads(),
         }
+    }
+}
+
+/// How bf16 products run here (see [`Versions::bf16_products`]).
+pub fn bf16_products() -> &'static str {
+    if hinet_kernels::bf16_native() {
+        "avx512-bf16"
+    } else {
+        "emulated"
+    }
+}
+
+/// The precision of a model's products as a log shows it: `f32`, or `bf16` and how it runs.
+pub fn precision_label(precision: hinet_model::Precision) -> String {
+    match precision {
+        hinet_model::Precision::F32 => "f32".into(),
+        hinet_model::Precision::Bf16 => format!("bf16 ({})", bf16_products()),
     }
 }
 

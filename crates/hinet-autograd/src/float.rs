@@ -1,6 +1,6 @@
 //! The element type: one code path for f32 (training) and f64 (gradient checks).
 
-use hinet_kernels::{Activation, Epilogue, MatMut, MatRef};
+use hinet_kernels::{Activation, Epilogue, MatMut, MatRef, Precision};
 use ndarray::{ArrayView2, ArrayViewMut2, LinalgScalar, ScalarOperand};
 use std::fmt::{Debug, Display};
 use std::iter::Sum;
@@ -38,16 +38,27 @@ pub trait Float:
     fn f64(self) -> f64;
 }
 
-/// `c = alpha * a * b + beta * c` on views of any strides (transposes are views).
-/// Shapes are checked by the caller; `beta == 0` never reads `c`.
-pub(crate) fn gemm<F: Float>(alpha: F, a: ArrayView2<'_, F>, b: ArrayView2<'_, F>, beta: F, c: ArrayViewMut2<'_, F>) {
-    gemm_fused(alpha, a, b, beta, c, None, false)
+/// `c = alpha * a * b + beta * c` on views of any strides (transposes are views), the
+/// operands in `precision` (the tape's). Shapes are checked by the caller; `beta == 0` never
+/// reads `c`.
+pub(crate) fn gemm<F: Float>(
+    precision: Precision,
+    alpha: F,
+    a: ArrayView2<'_, F>,
+    b: ArrayView2<'_, F>,
+    beta: F,
+    c: ArrayViewMut2<'_, F>,
+) {
+    gemm_fused(precision, alpha, a, b, beta, c, None, false)
 }
 
 /// `c = act(alpha * a * b + beta * c + bias)` with the bias (one per column) and ReLU applied
 /// by the kernel while the tile is in registers. Views whose memory the kernels cannot
-/// describe (negative strides) take ndarray's path with a separate epilogue pass.
+/// describe (negative strides) take ndarray's path with a separate epilogue pass (in `F`'s
+/// own precision: no op of this crate builds such views).
+#[allow(clippy::too_many_arguments)]
 pub(crate) fn gemm_fused<F: Float>(
+    precision: Precision,
     alpha: F,
     a: ArrayView2<'_, F>,
     b: ArrayView2<'_, F>,
@@ -68,7 +79,7 @@ pub(crate) fn gemm_fused<F: Float>(
         {
             // Shapes were checked by the op. Should the kernel still refuse, the ndarray path
             // below computes the product (a debug build stops, to find the bug).
-            let done = <F as hinet_kernels::Gemm>::gemm(alpha, am, bm, beta, cm, epilogue);
+            let done = <F as hinet_kernels::Gemm>::gemm_in(precision, alpha, am, bm, beta, cm, epilogue);
             debug_assert!(done.is_ok(), "kernel rejected checked shapes: {done:?}");
             if done.is_ok() {
                 return;
@@ -92,7 +103,9 @@ pub(crate) fn gemm_fused<F: Float>(
 
 /// `c = act(alpha * a * b + beta * c + bias)` on kernel views (strided blocks of a larger
 /// buffer, which ndarray views cannot hand to the kernels without copying).
+#[allow(clippy::too_many_arguments)]
 pub(crate) fn gemm_mat<F: Float>(
+    precision: Precision,
     alpha: F,
     a: MatRef<'_, F>,
     b: MatRef<'_, F>,
@@ -102,7 +115,7 @@ pub(crate) fn gemm_mat<F: Float>(
     relu: bool,
 ) {
     let activation = if relu { Activation::Relu } else { Activation::Identity };
-    let done = <F as hinet_kernels::Gemm>::gemm(alpha, a, b, beta, c, Epilogue::new(bias, activation));
+    let done = <F as hinet_kernels::Gemm>::gemm_in(precision, alpha, a, b, beta, c, Epilogue::new(bias, activation));
     // Callers build the views from checked shapes, so a failure is a bug in the caller: stop
     // loudly rather than leave a stale output buffer to be read as the product.
     if let Err(e) = done {
@@ -164,7 +177,7 @@ mod tests {
         let am = MatRef::row_major(&a, 2, 3).unwrap();
         let bm = MatRef::row_major(&b, 4, 2).unwrap();
         let cm = MatMut::row_major(&mut c, 2, 2).unwrap();
-        gemm_mat(1.0, am, bm, 0.0, cm, None, false);
+        gemm_mat(Precision::F32, 1.0, am, bm, 0.0, cm, None, false);
     }
 
     #[test]

@@ -25,6 +25,7 @@ pub use error::{AutogradError, Result};
 pub use float::Float;
 pub use grad::{Gradients, ParamGrad};
 pub use gradcheck::{GradcheckOptions, GradcheckReport, gradcheck, gradcheck_params};
+pub use hinet_kernels::Precision;
 pub use ops::batch_norm::ReplicaSum;
 pub use ops::linear::Activation;
 pub use param::{ParamId, ParamKind, ParamStore};

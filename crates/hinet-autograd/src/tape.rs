@@ -11,6 +11,7 @@ use crate::ops::Op;
 use crate::param::{ParamId, ParamKind, ParamStore};
 use crate::pool::BufferPool;
 use crate::var::Var;
+use hinet_kernels::Precision;
 use ndarray::{ArrayD, ArrayView2, ArrayViewD, ArrayViewMutD, Axis, Dimension};
 use std::cell::{RefCell, RefMut};
 
@@ -94,6 +95,8 @@ pub(crate) struct ForwardCtx<'a, F: Float> {
     pub(crate) nodes: &'a [Node<F>],
     pub(crate) store: &'a ParamStore<F>,
     pub(crate) pool: &'a mut BufferPool<F>,
+    /// The operand precision of matrix products (the tape's).
+    pub(crate) precision: Precision,
 }
 
 impl<'a, F: Float> ForwardCtx<'a, F> {
@@ -112,6 +115,8 @@ pub(crate) struct BackwardCtx<'a, F: Float> {
     grads: &'a mut [Option<ArrayD<F>>],
     pub(crate) pool: &'a mut BufferPool<F>,
     param_grads: &'a mut Gradients<F>,
+    /// The operand precision of matrix products (the tape's).
+    pub(crate) precision: Precision,
 }
 
 impl<'a, F: Float> BackwardCtx<'a, F> {
@@ -205,6 +210,7 @@ pub struct Tape<'s, F: Float> {
     store: &'s ParamStore<F>,
     ws: RefCell<Workspace<F>>,
     grad_enabled: bool,
+    precision: Precision,
 }
 
 impl<'s, F: Float> Tape<'s, F> {
@@ -219,6 +225,7 @@ impl<'s, F: Float> Tape<'s, F> {
             store,
             ws: RefCell::new(ws),
             grad_enabled: true,
+            precision: Precision::F32,
         }
     }
 
@@ -228,7 +235,22 @@ impl<'s, F: Float> Tape<'s, F> {
             store,
             ws: RefCell::new(ws),
             grad_enabled: false,
+            precision: Precision::F32,
         }
+    }
+
+    /// The same tape with its matrix products (forward and backward) in `precision`:
+    /// [`Precision::Bf16`] rounds the operands of every product to bfloat16 and accumulates in
+    /// `f32`; values, gradients and every other op stay `f32` (mixed precision). Only `f32`
+    /// tapes have a bf16 path; an `f64` tape computes in `f64` whatever is asked.
+    pub fn with_precision(mut self, precision: Precision) -> Self {
+        self.precision = precision;
+        self
+    }
+
+    /// The operand precision of this tape's matrix products.
+    pub fn precision(&self) -> Precision {
+        self.precision
     }
 
     /// Whether this tape records backward information.
@@ -315,6 +337,7 @@ impl<'s, F: Float> Tape<'s, F> {
                 nodes: &ws.nodes,
                 store: self.store,
                 pool: &mut ws.pool,
+                precision: self.precision,
             };
             forward(&mut ctx)?
         };
@@ -391,6 +414,7 @@ impl<'s, F: Float> Tape<'s, F> {
                     grads: &mut ws.grads,
                     pool: &mut ws.pool,
                     param_grads: grads,
+                    precision: self.precision,
                 };
                 ws.nodes[id].op.backward(id, &g, &mut ctx);
             }

@@ -235,6 +235,12 @@ impl<F: WireFloat> DistTrainer<F> {
         &self.model
     }
 
+    /// Trains and predicts with the matrix products in `precision` from now on (see
+    /// [`Model::set_precision`]).
+    pub fn set_precision(&mut self, precision: hinet_autograd::Precision) {
+        self.model.set_precision(precision);
+    }
+
     /// Steps taken (including those before a resume).
     pub fn steps(&self) -> u64 {
         self.step
@@ -287,7 +293,8 @@ impl<F: WireFloat> DistTrainer<F> {
         };
         self.model.set_training(true);
         self.grads.clear();
-        let tape = Tape::with_workspace(&self.store, std::mem::take(&mut self.ws));
+        let tape = Tape::with_workspace(&self.store, std::mem::take(&mut self.ws))
+            .with_precision(self.model.config().precision);
         let result = (|| -> std::result::Result<f64, ModelError> {
             let logits = self.model.logits(&tape, &input_here)?;
             let loss = self.model.loss(&tape, logits, labels)?;

@@ -126,7 +126,8 @@ pub(crate) fn sgemm_with_spec(
         return Ok(());
     }
     let p = Problem::of(alpha, &a, &b, beta, &mut c, &epi);
-    if small_m::applies(&p) {
+    // The few-rows path reads the weights in place, unrounded: `f32` products only.
+    if spec.operands == crate::Precision::F32 && small_m::applies(&p) {
         // SAFETY: as below; `applies` checked the rows and strides the path needs.
         unsafe { small_m::run(spec.kind, false, &p) };
         return Ok(());
@@ -266,6 +267,8 @@ unsafe fn serial(spec: &KernelSpec, p: &Problem, i0: usize, i1: usize, j0: usize
             let mut pc = 0;
             while pc < k {
                 let kc = blk.kc.min(k - pc);
+                // Packed slots per row of a micro-panel (two k per slot for bf16 pairs).
+                let depth = kc.div_ceil(spec.k_per_slot);
                 let first = pc == 0;
                 let last = pc + kc == k;
                 // SAFETY: rows pc..pc+kc, columns j0+jc..j0+jc+nc of B are in
@@ -304,14 +307,14 @@ unsafe fn serial(spec: &KernelSpec, p: &Problem, i0: usize, i1: usize, j0: usize
                             ..epi
                         };
                         // SAFETY: panel jr / NR of packed B.
-                        let bp = unsafe { bbuf.add(jr * kc) };
+                        let bp = unsafe { bbuf.add(jr * depth) };
                         let mut ir = 0;
                         while ir < mc {
                             let mr = spec.mr.min(mc - ir);
                             // SAFETY: panel ir / MR of packed A; (row, col) is
                             // inside this task's rectangle of C.
                             unsafe {
-                                let ap = abuf.add(ir * kc);
+                                let ap = abuf.add(ir * depth);
                                 let cp = p.c.add((i0 + ic + ir) * p.rsc + col * p.csc);
                                 tile(spec, kc, ap, bp, cp, p.rsc, p.csc, mr, nr, &tile_epi);
                             }

@@ -9,7 +9,7 @@
 use crate::epilogue::Epilogue;
 use crate::error::GemmError;
 use crate::view::{MatMut, MatRef};
-use crate::{Gemm, driver::check_shapes};
+use crate::{Gemm, Precision, driver::check_shapes};
 use rayon::prelude::*;
 
 /// One product of a group: `C = act(alpha op(A) op(B) + beta C + bias)`.
@@ -27,6 +27,8 @@ pub struct GemmProblem<'a, T> {
     pub c: MatMut<'a, T>,
     /// Bias row and activation.
     pub epilogue: Epilogue<'a, T>,
+    /// Operand precision (`f32` unless set; see [`Gemm::gemm_in`]).
+    pub precision: Precision,
 }
 
 impl<'a, T> GemmProblem<'a, T> {
@@ -42,7 +44,14 @@ impl<'a, T> GemmProblem<'a, T> {
             beta: T::from(0u8),
             c,
             epilogue,
+            precision: Precision::F32,
         }
+    }
+
+    /// The same problem with its operands in `precision`.
+    pub fn with_precision(mut self, precision: Precision) -> Self {
+        self.precision = precision;
+        self
     }
 }
 
@@ -55,7 +64,7 @@ pub fn gemm_grouped<T: Gemm>(problems: &mut [GemmProblem<'_, T>]) -> Result<(), 
     }
     problems
         .par_iter_mut()
-        .try_for_each(|p| T::gemm(p.alpha, p.a, p.b, p.beta, p.c.reborrow(), p.epilogue))
+        .try_for_each(|p| T::gemm_in(p.precision, p.alpha, p.a, p.b, p.beta, p.c.reborrow(), p.epilogue))
 }
 
 /// [`gemm_grouped`] for `f32`, with the selected SIMD kernel.

@@ -19,6 +19,7 @@ mod error;
 mod grouped;
 mod kernel;
 mod pack;
+mod precision;
 mod small_m;
 mod view;
 
@@ -27,6 +28,7 @@ pub use dispatch::{KernelKind, detected_kernel, selected_kernel};
 pub use epilogue::{Activation, Epilogue};
 pub use error::GemmError;
 pub use grouped::{GemmProblem, gemm_grouped, sgemm_grouped};
+pub use precision::{Precision, bf16_bits, bf16_to_f32, round_to_bf16};
 pub use view::{MatMut, MatRef};
 
 /// Element types with a GEMM: `f32` (this crate's kernels) and `f64`
@@ -41,6 +43,21 @@ pub trait Gemm: Copy + Send + Sync + 'static {
         c: MatMut<'_, Self>,
         epi: Epilogue<'_, Self>,
     ) -> Result<(), GemmError>;
+
+    /// [`Gemm::gemm`] with the operands in `precision`. Only `f32` has a bf16 path; other
+    /// types compute in their own precision whatever is asked.
+    fn gemm_in(
+        precision: Precision,
+        alpha: Self,
+        a: MatRef<'_, Self>,
+        b: MatRef<'_, Self>,
+        beta: Self,
+        c: MatMut<'_, Self>,
+        epi: Epilogue<'_, Self>,
+    ) -> Result<(), GemmError> {
+        let _ = precision;
+        Self::gemm(alpha, a, b, beta, c, epi)
+    }
 }
 
 impl Gemm for f32 {
@@ -53,6 +70,18 @@ impl Gemm for f32 {
         epi: Epilogue<'_, f32>,
     ) -> Result<(), GemmError> {
         sgemm_with_epilogue(alpha, a, b, beta, c, epi)
+    }
+
+    fn gemm_in(
+        precision: Precision,
+        alpha: f32,
+        a: MatRef<'_, f32>,
+        b: MatRef<'_, f32>,
+        beta: f32,
+        c: MatMut<'_, f32>,
+        epi: Epilogue<'_, f32>,
+    ) -> Result<(), GemmError> {
+        sgemm_in(precision, alpha, a, b, beta, c, epi)
     }
 }
 
@@ -130,6 +159,46 @@ pub fn sgemm_with_epilogue(
     sgemm_with_kernel(selected_kernel(), alpha, a, b, beta, c, epi)
 }
 
+/// `C = act(alpha * op(A) * op(B) + beta * C + bias)` in `f32` with the operands in
+/// `precision`: [`Precision::Bf16`] rounds both operands to bfloat16 and accumulates in `f32`
+/// (natively with AVX512-BF16 when the AVX-512 kernel is selected and the CPU has it, see
+/// [`bf16_native`]; otherwise the selected `f32` kernel multiplies the rounded operands).
+pub fn sgemm_in(
+    precision: Precision,
+    alpha: f32,
+    a: MatRef<'_, f32>,
+    b: MatRef<'_, f32>,
+    beta: f32,
+    c: MatMut<'_, f32>,
+    epi: Epilogue<'_, f32>,
+) -> Result<(), GemmError> {
+    match precision {
+        Precision::F32 => sgemm_with_epilogue(alpha, a, b, beta, c, epi),
+        Precision::Bf16 => sgemm_bf16_with_kernel(selected_kernel(), alpha, a, b, beta, c, epi),
+    }
+}
+
+/// A bf16 product ([`sgemm_in`] with [`Precision::Bf16`]) through the family `kind`: its
+/// native bf16 kernel where it has one and the CPU runs it, its `f32` kernel over rounded
+/// operands otherwise. Fails with [`GemmError::KernelUnavailable`] if this CPU cannot run `kind`.
+pub fn sgemm_bf16_with_kernel(
+    kind: KernelKind,
+    alpha: f32,
+    a: MatRef<'_, f32>,
+    b: MatRef<'_, f32>,
+    beta: f32,
+    c: MatMut<'_, f32>,
+    epi: Epilogue<'_, f32>,
+) -> Result<(), GemmError> {
+    run_spec(kernel::bf16_spec(kind), kind, alpha, a, b, beta, c, epi)
+}
+
+/// Whether bf16 products run natively (`vdpbf16ps`): the selected kernel is AVX-512 and the
+/// CPU has AVX512-BF16. Otherwise they are emulated by the `f32` kernel on rounded operands.
+pub fn bf16_native() -> bool {
+    kernel::bf16_spec(selected_kernel()).is_some_and(|s| s.k_per_slot == 2)
+}
+
 /// [`sgemm_with_epilogue`] with a forced microkernel (tests, benchmarks).
 /// Fails with [`GemmError::KernelUnavailable`] if this CPU cannot run it.
 pub fn sgemm_with_kernel(
@@ -141,7 +210,23 @@ pub fn sgemm_with_kernel(
     c: MatMut<'_, f32>,
     epi: Epilogue<'_, f32>,
 ) -> Result<(), GemmError> {
-    let spec = kernel::spec(kind).ok_or(GemmError::KernelUnavailable(kind))?;
+    run_spec(kernel::spec(kind), kind, alpha, a, b, beta, c, epi)
+}
+
+/// Runs the product with `spec`, the spec of `kind` for some precision (`None`: this CPU
+/// cannot run `kind`).
+#[allow(clippy::too_many_arguments)]
+fn run_spec(
+    spec: Option<kernel::KernelSpec>,
+    kind: KernelKind,
+    alpha: f32,
+    a: MatRef<'_, f32>,
+    b: MatRef<'_, f32>,
+    beta: f32,
+    c: MatMut<'_, f32>,
+    epi: Epilogue<'_, f32>,
+) -> Result<(), GemmError> {
+    let spec = spec.ok_or(GemmError::KernelUnavailable(kind))?;
     driver::sgemm_with_spec(&spec, alpha, a, b, beta, c, epi)
 }
 
@@ -180,6 +265,26 @@ pub mod testing {
         epi: crate::Epilogue<'_, f32>,
     ) -> Result<bool, crate::GemmError> {
         crate::driver::sgemm_small_m(kind, twin, alpha, a, b, beta, c, epi)
+    }
+
+    /// A bf16 product through the bf16-pair layout and the driver, with the AVX512-BF16 kernel
+    /// (`twin = false`; [`GemmError::KernelUnavailable`] without AVX512-BF16) or its portable
+    /// twin (`twin = true`, any CPU).
+    pub fn run_bf16_pairs(
+        twin: bool,
+        alpha: f32,
+        a: crate::MatRef<'_, f32>,
+        b: crate::MatRef<'_, f32>,
+        beta: f32,
+        c: crate::MatMut<'_, f32>,
+        epi: crate::Epilogue<'_, f32>,
+    ) -> Result<(), crate::GemmError> {
+        let spec = if twin {
+            kernel::avx512_bf16::twin_spec()
+        } else {
+            kernel::avx512_bf16::spec().ok_or(GemmError::KernelUnavailable(KernelKind::Avx512))?
+        };
+        crate::driver::sgemm_with_spec(&spec, alpha, a, b, beta, c, epi)
     }
 
     use crate::dispatch::KernelKind;

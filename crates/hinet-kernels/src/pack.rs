@@ -87,6 +87,76 @@ pub(crate) unsafe fn pack_panels<const R: usize>(
     }
 }
 
+/// [`pack_panels`], then every packed value rounded to bfloat16 (kept as the `f32` of equal
+/// value): the operands of the emulated bf16 path, which the `f32` microkernels multiply.
+///
+/// # Safety
+/// As [`pack_panels`].
+pub(crate) unsafe fn pack_panels_bf16_rounded<const R: usize>(
+    n: usize,
+    k: usize,
+    src: *const f32,
+    s_n: usize,
+    s_k: usize,
+    dst: *mut f32,
+) {
+    // SAFETY: forwarded contract.
+    unsafe { pack_panels::<R>(n, k, src, s_n, s_k, dst) };
+    // SAFETY: pack_panels wrote exactly these n.div_ceil(R) * R * k floats.
+    let packed = unsafe { std::slice::from_raw_parts_mut(dst, n.div_ceil(R) * R * k) };
+    for v in packed {
+        *v = crate::precision::round_to_bf16(*v);
+    }
+}
+
+/// Packs an `n x k` operand into panels of `R` along `n` as bfloat16 *pairs* along `k`, the
+/// layout of `vdpbf16ps`: one 32-bit slot holds `(k = 2q, k = 2q + 1)` of one row, the even `k`
+/// in the low half. `dst[p * R * kp + q * R + r]` (as bits) for `kp = k.div_ceil(2)` pairs,
+/// zeros past `n` and past an odd `k`.
+///
+/// ```text
+///  A rows r0, r1 (R = 2), k = 3:     packed: [ (a00,a01) (a10,a11) | (a02,0) (a12,0) ]
+/// ```
+///
+/// # Safety
+/// `src` must be readable at every `i * s_n + kk * s_k` for `i < n`, `kk < k`, and `dst`
+/// writable for `n.div_ceil(R) * R * k.div_ceil(2)` 32-bit slots.
+pub(crate) unsafe fn pack_pairs_bf16<const R: usize>(
+    n: usize,
+    k: usize,
+    src: *const f32,
+    s_n: usize,
+    s_k: usize,
+    dst: *mut f32,
+) {
+    use crate::precision::bf16_bits;
+    let kp = k.div_ceil(2);
+    let dst = dst.cast::<u32>();
+    for p in 0..n.div_ceil(R) {
+        let r0 = p * R;
+        let rows = R.min(n - r0);
+        // SAFETY: panel p starts inside dst.
+        let d = unsafe { dst.add(p * R * kp) };
+        for q in 0..kp {
+            let (k0, k1) = (2 * q, 2 * q + 1);
+            for r in 0..R {
+                let pair = if r < rows {
+                    // SAFETY: row r0 + r < n and k0 < k are in the view; k1 is read only when < k.
+                    let (lo, hi) = unsafe {
+                        let s = src.add((r0 + r) * s_n);
+                        (*s.add(k0 * s_k), if k1 < k { *s.add(k1 * s_k) } else { 0.0 })
+                    };
+                    u32::from(bf16_bits(lo)) | (u32::from(bf16_bits(hi)) << 16)
+                } else {
+                    0
+                };
+                // SAFETY: slot (q, r) of the panel.
+                unsafe { *d.add(q * R + r) = pair };
+            }
+        }
+    }
+}
+
 /// One 64-byte cache line of floats; a `Vec` of these is 64-byte aligned, so
 /// packed panels start on a cache line and never split a zmm load.
 #[repr(C, align(64))]

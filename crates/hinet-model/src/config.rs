@@ -5,6 +5,7 @@
 //! official TensorFlow code where it differs.
 
 use crate::error::{ModelError, Result, config_err};
+use hinet_autograd::Precision;
 use serde::{Deserialize, Serialize};
 
 /// Which model to build from the shared input layer.
@@ -113,6 +114,30 @@ pub struct ModelConfig {
     /// HMoE: the other scenarios' predictions enter a row's weighted sum without a gradient
     /// (HMoE's gradient stop, the default); `false` lets every scenario's loss train every tower.
     pub hmoe_stop_gradient: bool,
+
+    /// Operand precision of every matrix product, in training and inference: `"f32"` (the
+    /// default) or `"bf16"` (mixed precision: operands rounded to bfloat16, products summed in
+    /// f32; parameters, gradients, optimiser state and every other op stay f32). A setting of
+    /// the computation, not of the weights: a checkpoint trained in one precision can be
+    /// evaluated in the other.
+    #[serde(with = "precision_name")]
+    pub precision: Precision,
+}
+
+/// `Precision` as its name in TOML and JSON (`"f32"`, `"bf16"`).
+mod precision_name {
+    use hinet_autograd::Precision;
+    use serde::{Deserialize, Deserializer, Serializer, de::Error};
+
+    pub fn serialize<S: Serializer>(p: &Precision, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(p.name())
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Precision, D::Error> {
+        let name = String::deserialize(d)?;
+        Precision::from_name(&name)
+            .ok_or_else(|| D::Error::custom(format!("precision {name:?}: expected \"f32\" or \"bf16\"")))
+    }
 }
 
 impl Default for ModelConfig {
@@ -148,6 +173,7 @@ impl Default for ModelConfig {
             bottom_hidden: vec![128, 64],
             mmoe_experts: 4,
             hmoe_stop_gradient: true,
+            precision: Precision::F32,
         }
     }
 }

@@ -110,6 +110,12 @@ impl<F: Float> Model<F> {
         &self.config
     }
 
+    /// Computes the matrix products in `precision` from now on ([`ModelConfig::precision`]):
+    /// a setting of the computation, so a model may train in one and predict in the other.
+    pub fn set_precision(&mut self, precision: hinet_autograd::Precision) {
+        self.config.precision = precision;
+    }
+
     /// The embedding tables (candidates for a sparse optimiser group).
     pub fn embedding_tables(&self) -> Vec<ParamId> {
         self.input.tables()
@@ -183,7 +189,7 @@ impl<F: Float> Model<F> {
         input: &ModelInput<'_, F>,
         ws: &mut Workspace<F>,
     ) -> Result<Array2<F>> {
-        let tape = Tape::no_grad(store, std::mem::take(ws));
+        let tape = Tape::no_grad(store, std::mem::take(ws)).with_precision(self.config().precision);
         let result = self
             .logits(&tape, input)
             .and_then(|l| self.probabilities(l))

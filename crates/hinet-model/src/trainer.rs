@@ -260,7 +260,8 @@ impl<F: Float> Trainer<F> {
             .labels
             .ok_or_else(|| ModelError::Input("a training batch needs labels".into()))?;
         self.model.set_training(true);
-        let tape = Tape::with_workspace(&self.store, std::mem::take(&mut self.ws));
+        let tape = Tape::with_workspace(&self.store, std::mem::take(&mut self.ws))
+            .with_precision(self.model.config().precision);
         let result = (|| {
             let logits = self.model.logits(&tape, input)?;
             let loss = self.model.loss(&tape, logits, labels)?;
@@ -310,7 +311,8 @@ impl<F: Float> Trainer<F> {
             .labels
             .ok_or_else(|| ModelError::Input("evaluating a loss needs labels".into()))?;
         self.model.set_training(false);
-        let tape = Tape::no_grad(&self.store, std::mem::take(&mut self.ws));
+        let tape =
+            Tape::no_grad(&self.store, std::mem::take(&mut self.ws)).with_precision(self.model.config().precision);
         let result = (|| {
             let logits = self.model.logits(&tape, input)?;
             let value = self.model.loss(&tape, logits, labels)?.scalar()?.f64();
@@ -335,6 +337,12 @@ impl<F: Float> Trainer<F> {
     /// The model.
     pub fn model(&self) -> &Model<F> {
         &self.model
+    }
+
+    /// Trains and predicts with the matrix products in `precision` from now on (see
+    /// [`Model::set_precision`]); saved checkpoints record it in their config.
+    pub fn set_precision(&mut self, precision: hinet_autograd::Precision) {
+        self.model.set_precision(precision);
     }
 
     /// Mutable model (mode switches).

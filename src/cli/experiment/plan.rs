@@ -24,6 +24,8 @@ pub enum Study {
     Experts,
     /// SAN's scenario-to-scenario attention weights.
     San,
+    /// HiNet with its matrix products in bf16 mixed precision against f32.
+    Precision,
 }
 
 /// A model configuration of the studies: the base HiNet or one change of it.
@@ -50,6 +52,8 @@ pub enum Variant {
     NoGates,
     /// HiNet with this many sub-experts per scenario-layer group.
     Experts(usize),
+    /// HiNet with bf16 operands in every matrix product (f32 sums, weights and optimiser).
+    HinetBf16,
 }
 
 impl Variant {
@@ -67,6 +71,7 @@ impl Variant {
             Variant::NoGates => "HiNet w/o gates".into(),
             Variant::Experts(1) => "HiNet, 1 sub-expert".into(),
             Variant::Experts(k) => format!("HiNet, {k} sub-experts"),
+            Variant::HinetBf16 => "HiNet in bf16".into(),
         }
     }
 
@@ -89,6 +94,7 @@ impl Variant {
             Variant::NoHierarchy => c.hierarchy = false,
             Variant::NoGates => c.gates = false,
             Variant::Experts(k) => c.sub_experts = k,
+            Variant::HinetBf16 => c.precision = hinet_model::Precision::Bf16,
         }
         c
     }
@@ -96,7 +102,7 @@ impl Variant {
     /// Rough training cost relative to Shared-Bottom, to start the longest jobs first.
     pub fn cost(self) -> usize {
         match self {
-            Variant::Hinet | Variant::NoSan | Variant::NoGates => HINET_SUB_EXPERTS + 1,
+            Variant::Hinet | Variant::NoSan | Variant::NoGates | Variant::HinetBf16 => HINET_SUB_EXPERTS + 1,
             Variant::Experts(k) => k + 1,
             Variant::SharedBottom | Variant::Star => 1,
             Variant::Mmoe | Variant::Ple | Variant::NoHierarchy => 2,
@@ -120,6 +126,7 @@ pub fn variants_of(study: Study) -> Vec<Variant> {
         Study::Ablation => vec![Variant::Hinet, Variant::NoSan, Variant::NoHierarchy, Variant::NoGates],
         Study::Experts => EXPERT_COUNTS.iter().map(|&k| experts(k)).collect(),
         Study::San => vec![Variant::Hinet],
+        Study::Precision => vec![Variant::Hinet, Variant::HinetBf16],
     }
 }
 

@@ -101,6 +101,16 @@ pub struct TrainArgs {
     /// within 1.25x, else by row. See docs/distributed.md.
     #[arg(long, value_name = "files|rows|auto", default_value = "auto")]
     pub data_shares: String,
+    /// Operand precision of the matrix products: `f32`, or `bf16` (mixed precision: operands
+    /// rounded to bfloat16, sums, weights and optimiser state in f32; native with AVX512-BF16,
+    /// emulated elsewhere). Overrides the config's `precision` (a resumed checkpoint's too).
+    #[arg(long, value_name = "f32|bf16", value_parser = precision_arg)]
+    pub precision: Option<hinet_model::Precision>,
+}
+
+/// Parses `--precision`, naming what it takes.
+pub fn precision_arg(name: &str) -> std::result::Result<hinet_model::Precision, String> {
+    hinet_model::Precision::from_name(name).ok_or_else(|| format!("{name:?}: expected f32 or bf16"))
 }
 
 /// Most epochs a run may ask for.

@@ -446,6 +446,9 @@ pub(super) fn run(args: &TrainArgs, globals: Globals, comm: Arc<dyn Communicator
             )
         }
     };
+    if let Some(precision) = args.precision {
+        trainer.set_precision(precision);
+    }
     let config = trainer.model().config().clone();
     // Steps per epoch: the same on every rank, each taking about `--batch-size` rows per rank:
     // the global batch is N x b; a rank with more rows than another takes larger batches (its

@@ -11,7 +11,7 @@ mod outputs;
 mod shares;
 mod source;
 
-pub use args::{Settings, TrainArgs, optimizer_kind};
+pub use args::{Settings, TrainArgs, optimizer_kind, precision_arg};
 use best::{Best, Final};
 pub(crate) use distributed::placement as embedding_placement;
 use outputs::{check_outputs, input_paths};
@@ -519,9 +519,12 @@ fn run_alone(args: &TrainArgs, globals: Globals) -> Result<()> {
             (Trainer::<f32>::new(&config, args.seed, &options)?, 0, None)
         }
     };
+    if let Some(precision) = args.precision {
+        trainer.set_precision(precision);
+    }
     let config = trainer.model().config().clone();
     tracing::info!(
-        "model: {:?}, input width {}, {} parameters; {} epochs of batch {} with {} lr {}, {} threads",
+        "model: {:?}, input width {}, {} parameters; {} epochs of batch {} with {} lr {}, {} threads, products {}",
         config.architecture,
         config.input_width(),
         trainer
@@ -533,7 +536,8 @@ fn run_alone(args: &TrainArgs, globals: Globals) -> Result<()> {
         batch_size,
         args.optimizer,
         args.lr,
-        rayon::current_num_threads()
+        rayon::current_num_threads(),
+        super::report::precision_label(config.precision)
     );
 
     let mut extra = BTreeMap::new();

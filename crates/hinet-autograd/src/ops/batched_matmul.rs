@@ -63,7 +63,7 @@ pub(crate) fn forward<F: Float>(
         let o = o.into_dimensionality::<Ix2>().or_bug("batched_matmul");
         let ai = oriented(av.index_axis(Axis(0), i), ta);
         let bi = oriented(bv.index_axis(Axis(0), i), tb);
-        crate::float::gemm(F::one(), ai, bi, F::zero(), o);
+        crate::float::gemm(ctx.precision, F::one(), ai, bi, F::zero(), o);
     }
     Ok((out, super::Op::BatchedMatMul(BatchedMatMul { a, b, ta, tb })))
 }
@@ -76,6 +76,7 @@ impl<F: Float> Backward<F> for BatchedMatMul {
 
     /// Per batch entry, the matmul rule: `d op(a_i) = dy_i op(b_i)^T`, `d op(b_i) = op(a_i)^T dy_i`.
     fn backward(&self, _out: NodeId, grad: &ArrayD<F>, ctx: &mut BackwardCtx<'_, F>) {
+        let precision = ctx.precision;
         let bug = "batched_matmul backward";
         let dy = grad.view().into_dimensionality::<Ix3>().or_bug(bug);
         let av = as_batch(ctx.value(self.a)).or_bug(bug);
@@ -86,7 +87,7 @@ impl<F: Float> Backward<F> for BatchedMatMul {
                 let g = g.into_dimensionality::<Ix2>().or_bug(bug);
                 let g = if ta { g.reversed_axes() } else { g };
                 let bi = oriented(bv.index_axis(Axis(0), i), tb);
-                crate::float::gemm(F::one(), dy.index_axis(Axis(0), i), bi.t(), F::one(), g);
+                crate::float::gemm(precision, F::one(), dy.index_axis(Axis(0), i), bi.t(), F::one(), g);
             }
         }
         if let Some(mut gb) = ctx.grad_mut(self.b) {
@@ -94,7 +95,7 @@ impl<F: Float> Backward<F> for BatchedMatMul {
                 let g = g.into_dimensionality::<Ix2>().or_bug(bug);
                 let g = if tb { g.reversed_axes() } else { g };
                 let ai = oriented(av.index_axis(Axis(0), i), ta);
-                crate::float::gemm(F::one(), ai.t(), dy.index_axis(Axis(0), i), F::one(), g);
+                crate::float::gemm(precision, F::one(), ai.t(), dy.index_axis(Axis(0), i), F::one(), g);
             }
         }
     }

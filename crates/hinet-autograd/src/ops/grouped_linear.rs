@@ -102,6 +102,7 @@ pub(crate) fn forward<F: Float>(
                 beta: F::zero(),
                 c: ye,
                 epilogue: Epilogue::new(be, act),
+                precision: ctx.precision,
             });
         }
         gemm_group(&mut problems);
@@ -125,6 +126,7 @@ impl<F: Float> Backward<F> for GroupedLinear {
     /// Speed: the K `dW_k` products run as one grouped GEMM (parallel across experts); `x_k`
     /// and `dx_k` are strided blocks of the shared input, read and written in place.
     fn backward(&self, out: NodeId, grad: &ArrayD<F>, ctx: &mut BackwardCtx<'_, F>) {
+        let precision = ctx.precision;
         let bug = "grouped_linear backward";
         let xv = ctx.value(self.x);
         let w3 = ctx.value(self.w).into_dimensionality::<Ix3>().or_bug(bug);
@@ -142,6 +144,7 @@ impl<F: Float> Backward<F> for GroupedLinear {
                 let gxe = gx.get_mut(offset..).map(|d| MatMut::strided(d, n, inp, rs, 1));
                 let gxe = gxe.or_bug(bug).or_bug(bug);
                 gemm_mat(
+                    precision,
                     F::one(),
                     mat_ref(&dze).or_bug(bug),
                     mat_ref(&we).or_bug(bug),
@@ -175,6 +178,7 @@ impl<F: Float> Backward<F> for GroupedLinear {
                         beta: beta_w,
                         c: MatMut::row_major(gwe, out_features, inp).or_bug(bug),
                         epilogue: Epilogue::none(),
+                        precision,
                     });
                 }
                 gemm_group(&mut problems);

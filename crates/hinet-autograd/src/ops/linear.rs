@@ -113,7 +113,16 @@ pub(crate) fn forward<F: Float>(
         };
         // Bias and ReLU are applied by the kernel while each tile of y is still in registers.
         let bias = bias.as_ref().and_then(|b| b.as_slice());
-        crate::float::gemm_fused(F::one(), xm, wm.t(), F::zero(), o, bias, act == Activation::Relu);
+        crate::float::gemm_fused(
+            ctx.precision,
+            F::one(),
+            xm,
+            wm.t(),
+            F::zero(),
+            o,
+            bias,
+            act == Activation::Relu,
+        );
     }
     Ok((out, super::Op::Linear(Linear { x, w, b, act })))
 }
@@ -134,6 +143,7 @@ impl<F: Float> Backward<F> for Linear {
     /// product writes its gradient directly on first use (`beta = 0`, no memset) and adds
     /// after (`beta = 1`); the bias sum is split over columns.
     fn backward(&self, out: NodeId, grad: &ArrayD<F>, ctx: &mut BackwardCtx<'_, F>) {
+        let precision = ctx.precision;
         let bug = "linear backward";
         let xv = ctx.value(self.x);
         let xm = xv.into_dimensionality::<Ix2>().or_bug(bug);
@@ -144,12 +154,12 @@ impl<F: Float> Backward<F> for Linear {
         let dz = dz_dyn.view().into_dimensionality::<Ix2>().or_bug(bug);
         if let Some((gx, beta)) = ctx.grad_for_gemm(self.x) {
             let gx = gx.into_dimensionality::<Ix2>().or_bug(bug);
-            crate::float::gemm(F::one(), dz, wm, beta, gx);
+            crate::float::gemm(precision, F::one(), dz, wm, beta, gx);
         }
         let w_shape = wm.dim();
         if let Some((gw, beta_w)) = ctx.grad_for_gemm(self.w) {
             let gw = gw.into_shape_with_order(w_shape).or_bug(bug);
-            crate::float::gemm(F::one(), dz.t(), xm, beta_w, gw);
+            crate::float::gemm(precision, F::one(), dz.t(), xm, beta_w, gw);
         }
         if let Some(b) = self.b
             && let Some(mut gb) = ctx.grad_mut(b)

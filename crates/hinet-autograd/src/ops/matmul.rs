@@ -55,7 +55,7 @@ pub(crate) fn forward<F: Float>(
     }
     let mut out = ctx.pool.uninit(&[am.nrows(), bm.ncols()]);
     let o = out.view_mut().into_dimensionality::<Ix2>().or_bug("matmul");
-    crate::float::gemm(F::one(), am, bm, F::zero(), o);
+    crate::float::gemm(ctx.precision, F::one(), am, bm, F::zero(), o);
     Ok((out, super::Op::MatMul(MatMul { a, b, ta, tb })))
 }
 
@@ -68,6 +68,7 @@ impl<F: Float> Backward<F> for MatMul {
     /// `y = op(a) op(b)`: `d op(a) = dy op(b)^T`, `d op(b) = op(a)^T dy`, written through
     /// the transposed view when the operand was transposed (docs/autograd.md, "Matrix product").
     fn backward(&self, _out: NodeId, grad: &ArrayD<F>, ctx: &mut BackwardCtx<'_, F>) {
+        let precision = ctx.precision;
         let bug = "matmul backward";
         let dy = grad.view().into_dimensionality::<Ix2>().or_bug(bug);
         let am = ctx.value(self.a).into_dimensionality::<Ix2>().or_bug(bug);
@@ -78,13 +79,13 @@ impl<F: Float> Backward<F> for MatMul {
             // dA' = dY B'^T, written through the transposed view when a was transposed.
             let ga = ga.into_dimensionality::<Ix2>().or_bug(bug);
             let ga = if ta { ga.reversed_axes() } else { ga };
-            crate::float::gemm(F::one(), dy, bm.t(), beta, ga);
+            crate::float::gemm(precision, F::one(), dy, bm.t(), beta, ga);
         }
         let tb = self.tb;
         if let Some((gb, beta)) = ctx.grad_for_gemm(self.b) {
             let gb = gb.into_dimensionality::<Ix2>().or_bug(bug);
             let gb = if tb { gb.reversed_axes() } else { gb };
-            crate::float::gemm(F::one(), am.t(), dy, beta, gb);
+            crate::float::gemm(precision, F::one(), am.t(), dy, beta, gb);
         }
     }
 }

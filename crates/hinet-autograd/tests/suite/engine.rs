@@ -263,3 +263,59 @@ fn gradients_are_reused_between_steps_not_accumulated() {
         );
     }
 }
+
+/// A bf16 tape rounds the operands of every product, forward and backward, and nothing else:
+/// values and gradients stay within bf16's relative error of the f32 tape's, and differ from
+/// them (the rounding happened); an f64 tape ignores the setting.
+#[test]
+fn a_bf16_tape_rounds_the_products_operands_only() {
+    use hinet_autograd::Precision;
+    let mut store = ParamStore::<f32>::new();
+    let w1 = store
+        .add(
+            "w1",
+            arr(&[24, 19], |i| ((i * 7919 % 97) as f64 / 97.0 - 0.5) * 0.6).mapv(|v| v as f32),
+        )
+        .unwrap();
+    let w2 = store
+        .add(
+            "w2",
+            arr(&[3, 5, 8], |i| ((i * 104_729 % 89) as f64 / 89.0 - 0.5) * 0.5).mapv(|v| v as f32),
+        )
+        .unwrap();
+    let x = arr(&[37, 19], |i| ((i * 31 % 53) as f64 / 53.0 - 0.5) * 2.0).mapv(|v| v as f32);
+    let run = |precision: Precision| {
+        let tape = Tape::new(&store).with_precision(precision);
+        assert_eq!(tape.precision(), precision);
+        let h = tape
+            .constant(x.view())
+            .linear(tape.param(w1), None, Activation::Relu)
+            .unwrap();
+        // [37, 3 * 8] feeds three layers of [5, 8] (linear, grouped linear and a plain product).
+        let y = h.grouped_linear(tape.param(w2), None, Activation::Identity).unwrap();
+        let z = h.matmul(h.t().unwrap()).unwrap();
+        let loss = y.mul(y).unwrap().mean().unwrap().add(z.mean().unwrap()).unwrap();
+        let mut grads = Gradients::new();
+        tape.backward(loss, &mut grads).unwrap();
+        let dense = |id| match grads.get(id) {
+            Some(ParamGrad::Dense(g)) => g.to_owned(),
+            other => panic!("dense gradient expected, got {other:?}"),
+        };
+        (loss.scalar().unwrap(), dense(w1), dense(w2))
+    };
+    let (l32, g1_32, g2_32) = run(Precision::F32);
+    let (l16, g1_16, g2_16) = run(Precision::Bf16);
+    let rel = |a: &ArrayD<f32>, b: &ArrayD<f32>| {
+        let num: f32 = a.iter().zip(b).map(|(x, y)| (x - y).abs()).sum();
+        num / b.iter().map(|v| v.abs()).sum::<f32>()
+    };
+    assert!(((l16 - l32) / l32).abs() < 0.02, "loss {l16} vs {l32}");
+    for (what, a, b) in [("w1", &g1_16, &g1_32), ("w2", &g2_16, &g2_32)] {
+        let r = rel(a, b);
+        assert!(r < 0.03, "{what}: relative difference {r}");
+        assert!(
+            r > 1e-5,
+            "{what}: bf16 gradients equal the f32 ones ({r}): nothing was rounded"
+        );
+    }
+}

@@ -23,6 +23,8 @@ pub(crate) fn spec() -> Option<KernelSpec> {
         pack_a: crate::pack::pack_panels::<MR>,
         pack_b: crate::pack::pack_panels::<NR>,
         kind: crate::dispatch::KernelKind::Avx2,
+        k_per_slot: 1,
+        operands: crate::Precision::F32,
     })
 }
 

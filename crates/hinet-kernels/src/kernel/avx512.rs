@@ -27,6 +27,8 @@ pub(crate) fn spec() -> Option<KernelSpec> {
         pack_a: crate::pack::pack_panels::<MR>,
         pack_b: crate::pack::pack_panels::<NR>,
         kind: crate::dispatch::KernelKind::Avx512,
+        k_per_slot: 1,
+        operands: crate::Precision::F32,
     })
 }
 
@@ -91,6 +93,20 @@ unsafe fn kernel(kc: usize, a: *const f32, b: *const f32, c: *mut f32, rs_c: usi
             b = b.add(NR);
         }
     }
+    // SAFETY: the caller vouched for the tile and the bias.
+    unsafe { store_tile(&acc, c, rs_c, epi) };
+}
+
+/// Stores a 12 x 32 tile of accumulators through the epilogue (this kernel's and the
+/// AVX512-BF16 kernel's, which share the tile).
+///
+/// # Safety
+/// `c` is valid for a full `MR x NR` tile with row stride `rs_c` and unit column stride (read
+/// only when `epi.beta != 0`); `epi.bias` is null or holds `NR` floats; AVX-512F is available.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx512f")]
+#[inline]
+pub(super) unsafe fn store_tile(acc: &[[__m512; 2]; MR], c: *mut f32, rs_c: usize, epi: &TileEpilogue) {
     let bias1 = if epi.bias.is_null() {
         epi.bias
     } else {

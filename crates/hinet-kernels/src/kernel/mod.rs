@@ -18,6 +18,7 @@ use crate::dispatch::KernelKind;
 
 pub(crate) mod avx2;
 pub(crate) mod avx512;
+pub(crate) mod avx512_bf16;
 pub(crate) mod neon;
 pub(crate) mod portable;
 
@@ -56,6 +57,11 @@ pub(crate) struct KernelSpec {
     pub pack_b: PackFn,
     /// The family, for the paths that are not tiles (see [`crate::small_m`]).
     pub kind: KernelKind,
+    /// Values of `k` per packed 32-bit slot: 1 for `f32`, 2 for bf16 pairs. A micro-panel of
+    /// depth `kc` holds `kc.div_ceil(k_per_slot)` slots per row (or column).
+    pub k_per_slot: usize,
+    /// The operands the packers hand the kernel: `f32`, or rounded to bf16.
+    pub operands: crate::Precision,
 }
 
 const _: () = {
@@ -76,6 +82,32 @@ pub(crate) fn spec(kind: KernelKind) -> Option<KernelSpec> {
         KernelKind::Avx512 => avx512::spec(),
         KernelKind::Neon => neon::spec(),
     }
+}
+
+/// The spec of a bf16 product for the `f32` family `kind`: the AVX512-BF16 kernel over packed
+/// pairs when `kind` is AVX-512 and the CPU has AVX512-BF16, otherwise `kind`'s own `f32`
+/// kernel over operands the packers round to bf16 (the emulated path: the same operands and
+/// exact products, summed one `k` at a time instead of a pair at a time). `None` when this
+/// CPU cannot run `kind`.
+pub(crate) fn bf16_spec(kind: KernelKind) -> Option<KernelSpec> {
+    use crate::pack::pack_panels_bf16_rounded as rounded;
+    if kind == KernelKind::Avx512
+        && let Some(native) = avx512_bf16::spec()
+    {
+        return Some(native);
+    }
+    let (pack_a, pack_b): (PackFn, PackFn) = match kind {
+        KernelKind::Portable => (rounded::<{ portable::MR }>, rounded::<{ portable::NR }>),
+        KernelKind::Avx2 => (rounded::<{ avx2::MR }>, rounded::<{ avx2::NR }>),
+        KernelKind::Avx512 => (rounded::<{ avx512::MR }>, rounded::<{ avx512::NR }>),
+        KernelKind::Neon => (rounded::<{ neon::MR }>, rounded::<{ neon::NR }>),
+    };
+    Some(KernelSpec {
+        pack_a,
+        pack_b,
+        operands: crate::Precision::Bf16,
+        ..spec(kind)?
+    })
 }
 
 /// The portable twin of `kind`'s microkernel: same tile, same operation order,

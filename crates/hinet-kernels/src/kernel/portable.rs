@@ -23,6 +23,8 @@ pub(crate) const SPEC: KernelSpec = KernelSpec {
     pack_a: crate::pack::pack_panels::<MR>,
     pack_b: crate::pack::pack_panels::<NR>,
     kind: crate::dispatch::KernelKind::Portable,
+    k_per_slot: 1,
+    operands: crate::Precision::F32,
 };
 
 #[inline(always)]
@@ -66,6 +68,57 @@ pub(crate) unsafe fn kernel_body<const MR_: usize, const NR_: usize, const FUSED
             }
         }
     }
+    // SAFETY: forwarded caller contract.
+    unsafe { store_tile::<MR_, NR_, FUSED>(&acc, c, rs_c, epi) };
+}
+
+/// The portable twin of the AVX512-BF16 microkernel: `MR_ x NR_` over packed bf16 pairs
+/// ([`crate::pack::pack_pairs_bf16`]), `kc.div_ceil(2)` slots deep. Per pair, as `vdpbf16ps`
+/// does: `acc += a_odd * b_odd`, then `acc += a_even * b_even`, each a fused multiply-add
+/// (the product of two bf16 values is exact in `f32`, so each step rounds once).
+///
+/// # Safety
+/// `a` must hold `kc.div_ceil(2) * MR_` and `b` `kc.div_ceil(2) * NR_` readable 32-bit slots;
+/// `c` and `epi` as for [`kernel_body`].
+pub(crate) unsafe fn bf16_pairs_body<const MR_: usize, const NR_: usize>(
+    kc: usize,
+    a: *const f32,
+    b: *const f32,
+    c: *mut f32,
+    rs_c: usize,
+    epi: &TileEpilogue,
+) {
+    let (a, b) = (a.cast::<u32>(), b.cast::<u32>());
+    let half = |slot: u32, high: bool| f32::from_bits(if high { slot & 0xffff_0000 } else { slot << 16 });
+    let mut acc = [[0.0f32; NR_]; MR_];
+    for q in 0..kc.div_ceil(2) {
+        // SAFETY: q < kc.div_ceil(2) slots, as the caller guarantees for both panels.
+        let ap: &[u32; MR_] = unsafe { &*a.add(q * MR_).cast::<[u32; MR_]>() };
+        // SAFETY: as above for B.
+        let bp: &[u32; NR_] = unsafe { &*b.add(q * NR_).cast::<[u32; NR_]>() };
+        for (row, &ai) in acc.iter_mut().zip(ap) {
+            for (x, &bj) in row.iter_mut().zip(bp) {
+                *x = half(ai, true).mul_add(half(bj, true), *x);
+                *x = half(ai, false).mul_add(half(bj, false), *x);
+            }
+        }
+    }
+    // SAFETY: forwarded caller contract.
+    unsafe { store_tile::<MR_, NR_, true>(&acc, c, rs_c, epi) };
+}
+
+/// `C = act(alpha * acc + beta * C + bias)` for one `MR_ x NR_` tile, in the operation order
+/// of the SIMD kernels' epilogues.
+///
+/// # Safety
+/// As [`kernel_body`]'s `c` and `epi`.
+#[inline(always)]
+unsafe fn store_tile<const MR_: usize, const NR_: usize, const FUSED: bool>(
+    acc: &[[f32; NR_]; MR_],
+    c: *mut f32,
+    rs_c: usize,
+    epi: &TileEpilogue,
+) {
     for (i, row) in acc.iter().enumerate() {
         for (j, &x) in row.iter().enumerate() {
             // SAFETY: (i, j) is inside the MR_ x NR_ tile the caller vouched for.

@@ -2,7 +2,7 @@
 
 use crate::common::{Rng, assert_close, reference};
 use hinet_kernels::{
-    Activation, Epilogue, Gemm, GemmError, GemmProblem, KernelKind, MatMut, MatRef, dgemm, gemm_grouped,
+    Activation, Epilogue, Gemm, GemmError, GemmProblem, KernelKind, MatMut, MatRef, Precision, dgemm, gemm_grouped,
     selected_kernel, sgemm, sgemm_with_kernel,
 };
 
@@ -126,6 +126,7 @@ fn grouped_checks_every_shape_before_computing() {
             beta: 0.0,
             c: MatMut::row_major(&mut c1, 2, 2).unwrap(),
             epilogue: Epilogue::none(),
+            precision: Precision::F32,
         },
         GemmProblem {
             alpha: 1.0,
@@ -134,6 +135,7 @@ fn grouped_checks_every_shape_before_computing() {
             beta: 0.0,
             c: MatMut::row_major(&mut c2, 1, 2).unwrap(),
             epilogue: Epilogue::none(),
+            precision: Precision::F32,
         },
     ];
     assert!(matches!(

@@ -2,7 +2,7 @@
 //! kernel, on shapes that split along M, along N and with several K blocks.
 
 use crate::common::{Rng, kernels};
-use hinet_kernels::{Activation, Epilogue, GemmProblem, MatMut, MatRef, sgemm_grouped, sgemm_with_kernel};
+use hinet_kernels::{Activation, Epilogue, GemmProblem, MatMut, MatRef, Precision, sgemm_grouped, sgemm_with_kernel};
 
 fn pools() -> (rayon::ThreadPool, rayon::ThreadPool) {
     let one = rayon::ThreadPoolBuilder::new().num_threads(1).build().unwrap();
@@ -76,6 +76,7 @@ fn grouped_matches_individual_and_is_thread_independent() {
                     bias: Some(&bias[e]),
                     activation: Activation::Relu,
                 },
+                precision: Precision::F32,
             })
             .collect();
         pool.install(|| sgemm_grouped(&mut problems)).unwrap();

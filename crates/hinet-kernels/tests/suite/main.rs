@@ -7,6 +7,7 @@
 mod common;
 
 mod api;
+mod bf16;
 mod correctness;
 mod determinism;
 mod microkernel_twins;

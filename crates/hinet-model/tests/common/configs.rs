@@ -101,6 +101,7 @@ pub fn small_config() -> impl Strategy<Value = ModelConfig> {
                 bottom_hidden,
                 mmoe_experts: mmoe,
                 hmoe_stop_gradient: esmm,
+                precision: Default::default(),
             }
         },
     )

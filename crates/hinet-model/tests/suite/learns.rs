@@ -8,7 +8,7 @@ use hinet_autograd::{Activation, Gradients, ParamStore, Tape};
 use hinet_data::synthetic::{SyntheticConfig, generate};
 use hinet_data::{Batch, Dataset, SplitSpec};
 use hinet_layers::{FieldEmbeddings, Linear};
-use hinet_model::{ModelConfig, ModelInput, SparseFeature, TrainOptions, Trainer, auc};
+use hinet_model::{ModelConfig, ModelInput, Precision, SparseFeature, TrainOptions, Trainer, auc};
 use hinet_optim::{Optimizer, OptimizerKind};
 use ndarray::ArrayView2;
 use rand::SeedableRng;
@@ -41,7 +41,7 @@ fn aucs(data: &Dataset, preds: &[f32]) -> Vec<Vec<f64>> {
         .collect()
 }
 
-fn train_hinet(train: &Dataset, valid: &Dataset) -> Vec<f32> {
+fn train_hinet(train: &Dataset, valid: &Dataset, precision: Precision) -> Vec<f32> {
     let spec = &train.spec;
     let config = ModelConfig {
         scenarios: spec.scenarios.clone(),
@@ -61,6 +61,7 @@ fn train_hinet(train: &Dataset, valid: &Dataset) -> Vec<f32> {
         expert_hidden: vec![32, 16],
         cgc_hidden: vec![32, 16],
         tower_hidden: vec![16],
+        precision,
         ..ModelConfig::default()
     };
     let options = TrainOptions {
@@ -215,7 +216,12 @@ fn hinet_beats_logistic_regression_on_every_scenario() {
     let data = generate(&world).unwrap();
     let mut splits = data.split(&SplitSpec::hash(0.8, 0.2, 0.0, 3)).unwrap();
     splits.normalize().unwrap();
-    let hinet = aucs(&splits.valid, &train_hinet(&splits.train, &splits.valid));
+    let hinet = aucs(
+        &splits.valid,
+        &train_hinet(&splits.train, &splits.valid, Precision::F32),
+    );
+    let bf16_preds = train_hinet(&splits.train, &splits.valid, Precision::Bf16);
+    let bf16 = aucs(&splits.valid, &bf16_preds);
     let lr = aucs(&splits.valid, &train_logistic_regression(&splits.train, &splits.valid));
     let valid = &splits.valid;
     let oracle = valid.oracle.as_ref().unwrap();
@@ -235,13 +241,28 @@ fn hinet_beats_logistic_regression_on_every_scenario() {
             h[0], h[1], l[0], l[1]
         );
     }
-    for (m, (h, l)) in hinet.iter().zip(&lr).enumerate() {
+    for (m, b) in bf16.iter().enumerate() {
+        println!(
+            "scenario {m}: HiNet in bf16 mixed precision CTR {:.4} CTCVR {:.4}",
+            b[0], b[1]
+        );
+    }
+    for (m, ((h, b), l)) in hinet.iter().zip(&bf16).zip(&lr).enumerate() {
         for (j, task) in ["CTR", "CTCVR"].iter().enumerate() {
+            for (what, auc) in [("HiNet", h[j]), ("HiNet bf16", b[j])] {
+                assert!(
+                    auc > l[j] + 0.01,
+                    "scenario {m} {task}: {what} {auc} is not above LR {}",
+                    l[j]
+                );
+            }
+            // bf16 operands cost little accuracy: the same run within 0.015 AUC of f32's in every
+            // cell (measured: 0.0067 at most, on AVX2's emulated path).
             assert!(
-                h[j] > l[j] + 0.01,
-                "scenario {m} {task}: HiNet {} is not above LR {}",
-                h[j],
-                l[j]
+                (b[j] - h[j]).abs() < 0.015,
+                "scenario {m} {task}: bf16 {} vs f32 {}",
+                b[j],
+                h[j]
             );
         }
     }

@@ -11,6 +11,7 @@ mod ablation;
 mod comparison;
 mod experts;
 mod figure_set;
+mod precision;
 mod san;
 
 pub use figure_set::{Figure, figures};
@@ -18,6 +19,7 @@ pub use figure_set::{Figure, figures};
 use ablation::ablation;
 use comparison::comparison;
 use experts::expert_count;
+use precision::precision;
 use san::san;
 
 use super::Results;
@@ -192,11 +194,12 @@ pub fn markdown(results: &Results, figs: &[Figure]) -> String {
         results.machine
     );
     protocol(&mut md, results);
-    let sections: [(Study, &str, Section); 4] = [
+    let sections: [(Study, &str, Section); 5] = [
         (Study::Comparison, "## 1. HiNet against the baselines", comparison),
         (Study::Ablation, "## 2. Ablation", ablation),
         (Study::Experts, "## 3. Number of sub-experts", expert_count),
         (Study::San, "## 4. Scenario correlations (SAN attention)", san),
+        (Study::Precision, "## 5. bf16 mixed precision", precision),
     ];
     for (study, title, section) in sections {
         if !results.studies.contains(&study) {
