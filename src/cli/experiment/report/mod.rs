@@ -354,4 +354,31 @@ mod tests {
             "{md}"
         );
     }
+
+    /// The precision section: bf16 runs a hair below f32 are within the tolerance, runs a whole
+    /// point below are not, and the section says which.
+    #[test]
+    fn the_precision_finding_follows_the_numbers() {
+        for (shift, want) in [(-0.001, "within the 0.002"), (-0.01, "outside the 0.002")] {
+            let mut r = paper_like();
+            r.studies.push(Study::Precision);
+            let bf16: Vec<RunRecord> = r
+                .runs
+                .iter()
+                .filter(|run| run.variant == Variant::Hinet)
+                .map(|run| {
+                    let mut b = run.clone();
+                    b.variant = Variant::HinetBf16;
+                    for row in &mut b.test_auc {
+                        row[0] = row[0].map(|a| a + shift);
+                    }
+                    b
+                })
+                .collect();
+            r.runs.extend(bf16);
+            let md = markdown(&r, &[]);
+            assert!(md.contains("## 5. bf16 mixed precision"), "{md}");
+            assert!(md.contains(want), "{shift}: {md}");
+        }
+    }
 }

@@ -24,18 +24,15 @@ pub(super) fn precision(md: &mut String, results: &Results, d: usize, _figs: &[F
     let _ = writeln!(md, "### {}\n", info.kind.name());
     auc_tables(md, info, &st);
     let h = HeadToHead::of(f32s, bf16);
-    let seconds = |v: &super::super::analysis::VariantStats| v.seconds.map_or(f64::NAN, |s| s.mean);
     let _ = writeln!(
         md,
         "Δ = f32 − bf16 (positive: bf16 costs AUC; * = beyond the seed spread): mean AUC {}, long-tail scenario \
-         {lt} {}; bf16 is higher in {}/{} (scenario, task) cells. Seconds per run: f32 {:.1}, bf16 {:.1} ({}).\n",
+         {lt} {}; bf16 is higher in {}/{} (scenario, task) cells. (Speed is measured by `hinet bench`, not \
+         here: docs/benchmarks.md.)\n",
         show_diff(h.overall),
         show_diff(h.long_tail),
         h.cells - h.hinet_higher,
-        h.cells,
-        seconds(f32s),
-        seconds(bf16),
-        results.machine
+        h.cells
     );
     let verdict = match h.overall {
         Some(o) if o.delta.abs() <= TOLERANCE => format!(
