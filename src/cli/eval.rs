@@ -41,6 +41,9 @@ pub struct EvalArgs {
     /// Write a JSON report.
     #[arg(long, value_name = "FILE.json")]
     pub report: Option<PathBuf>,
+    /// Operand precision of the products (`f32` or `bf16`; default: the checkpoint's).
+    #[arg(long, value_name = "f32|bf16", value_parser = super::train::precision_arg)]
+    pub precision: Option<hinet_model::Precision>,
 }
 
 #[derive(Serialize)]
@@ -177,7 +180,13 @@ pub fn check_feature_spec(meta: &Meta<'_>, data: &FeatureSpec) -> Result<()> {
 /// loads. The model, and activations for `batch_size` rows, must fit the memory limit
 /// (`--max-memory`, else the memory available). A missing file, a folder or an unreadable file
 /// is one line naming it.
-pub fn load_checkpoint(path: &Path, globals: Globals, batch_size: usize) -> Result<(Trainer<f32>, CheckpointInfo)> {
+/// `precision` overrides the checkpoint's ([`hinet_model::ModelConfig::precision`]).
+pub fn load_checkpoint(
+    path: &Path,
+    globals: Globals,
+    batch_size: usize,
+    precision: Option<hinet_model::Precision>,
+) -> Result<(Trainer<f32>, CheckpointInfo)> {
     match std::fs::metadata(path) {
         Err(e) => bail!("checkpoint {}: {e}", path.display()),
         Ok(m) if m.is_dir() => bail!("checkpoint {}: is a folder; give the checkpoint file", path.display()),
@@ -189,7 +198,11 @@ pub fn load_checkpoint(path: &Path, globals: Globals, batch_size: usize) -> Resu
         batch_size,
         ..TrainOptions::default()
     };
-    Ok(Trainer::<f32>::load_for_inference(path, &options)?)
+    let (mut trainer, info) = Trainer::<f32>::load_for_inference(path, &options)?;
+    if let Some(precision) = precision {
+        trainer.set_precision(precision);
+    }
+    Ok((trainer, info))
 }
 
 /// Reads a schema file: one clear error naming it (the OS message once), relative `[[files]]`
@@ -537,7 +550,7 @@ pub fn run(args: &EvalArgs, globals: Globals) -> Result<()> {
         bail!("--batch-size must be at least 1");
     }
     let part = Part::parse(&args.split)?;
-    let (mut model, info) = load_checkpoint(&args.checkpoint, globals, args.batch_size)?;
+    let (mut model, info) = load_checkpoint(&args.checkpoint, globals, args.batch_size, args.precision)?;
     let meta = Meta::new(&info, &args.checkpoint);
     let origin = meta.origin();
     let plan = plan(args, &meta)?;
@@ -618,7 +631,7 @@ pub fn run(args: &EvalArgs, globals: Globals) -> Result<()> {
         rows: rows.len(),
         metrics: &metrics,
         mean_auc: data::mean_auc(&metrics),
-        config: &info.config,
+        config: model.model().config(),
         versions: Versions::current(),
         rows_per_second,
         peak_rss_bytes: report::peak_rss_bytes(),

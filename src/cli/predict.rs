@@ -41,6 +41,9 @@ pub struct PredictArgs {
     /// Skip bad rows (they get no output line) instead of stopping at the first.
     #[arg(long)]
     pub skip_bad_rows: bool,
+    /// Operand precision of the products (`f32` or `bf16`; default: the checkpoint's).
+    #[arg(long, value_name = "f32|bf16", value_parser = super::train::precision_arg)]
+    pub precision: Option<hinet_model::Precision>,
 }
 
 /// Runs `hinet predict`.
@@ -54,7 +57,7 @@ pub fn run(args: &PredictArgs, globals: Globals) -> Result<()> {
         Ok(m) if m.is_dir() => bail!("input {}: is a folder; give a CSV file", args.input.display()),
         Ok(_) => {}
     }
-    let (mut model, info) = load_checkpoint(&args.checkpoint, globals, args.batch_size)?;
+    let (mut model, info) = load_checkpoint(&args.checkpoint, globals, args.batch_size, args.precision)?;
     let meta = Meta::new(&info, &args.checkpoint);
     let origin = meta.origin();
     // The schema: --schema, else the one the checkpoint was trained with.

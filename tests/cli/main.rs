@@ -1098,6 +1098,16 @@ fn bf16_training_learns_and_its_checkpoint_keeps_the_precision() {
         (eval_auc - test_auc).abs() < 1e-9,
         "eval {eval_auc} vs the run's {test_auc}"
     );
+    assert_eq!(v["config"]["precision"], "bf16");
+    // The same weights evaluated in f32: another computation of the same model, close to it.
+    let v32: Value =
+        serde_json::from_str(&ok(hinet().args(["eval", s(&ckpt), "--json", "--precision", "f32"]))).unwrap();
+    assert_eq!(v32["config"]["precision"], "f32");
+    let auc32 = v32["mean_auc"].as_f64().unwrap();
+    assert!(
+        (auc32 - test_auc).abs() < 0.01,
+        "f32 evaluation {auc32} vs bf16 {test_auc}"
+    );
     // A usage error: clap's exit status 2.
     let out = hinet()
         .args(["train", "--rows", "2000", "--precision", "fp16"])
