@@ -126,8 +126,9 @@ pub(crate) fn sgemm_with_spec(
         return Ok(());
     }
     let p = Problem::of(alpha, &a, &b, beta, &mut c, &epi);
-    // The few-rows path reads the weights in place, unrounded: `f32` products only.
-    if spec.operands == crate::Precision::F32 && small_m::applies(&p) {
+    // The few-rows path serves both precisions in f32: it reads the weights in place once, so it
+    // is bound by their bytes, which rounding the operands would not reduce (docs/kernels.md).
+    if small_m::applies(&p) {
         // SAFETY: as below; `applies` checked the rows and strides the path needs.
         unsafe { small_m::run(spec.kind, false, &p) };
         return Ok(());
@@ -163,6 +164,12 @@ pub(crate) fn sgemm_small_m(
     // SAFETY: checked views, the path's layout checked, `kind` available on this CPU.
     unsafe { small_m::run(kind, twin, &p) };
     Ok(true)
+}
+
+/// Whether `C = op(A) op(B)` over these views takes the few-rows path (for the tests).
+pub(crate) fn takes_few_rows_path(a: &MatRef<'_, f32>, b: &MatRef<'_, f32>, c: &mut MatMut<'_, f32>) -> bool {
+    let p = Problem::of(1.0, a, b, 0.0, c, &Epilogue::none());
+    p.m > 0 && p.n > 0 && p.k > 0 && small_m::applies(&p)
 }
 
 /// Splits the product over rayon workers (or not) and runs it.

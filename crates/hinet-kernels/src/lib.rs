@@ -287,6 +287,16 @@ pub mod testing {
         crate::driver::sgemm_with_spec(&spec, alpha, a, b, beta, c, epi)
     }
 
+    /// Whether a product of these views takes the few-rows path (which computes in `f32` in
+    /// every precision).
+    pub fn takes_few_rows_path(
+        a: &crate::MatRef<'_, f32>,
+        b: &crate::MatRef<'_, f32>,
+        c: &mut crate::MatMut<'_, f32>,
+    ) -> bool {
+        crate::driver::takes_few_rows_path(a, b, c)
+    }
+
     use crate::dispatch::KernelKind;
     use crate::error::GemmError;
     use crate::kernel::{self, TileEpilogue};

@@ -34,25 +34,6 @@ pub(crate) unsafe fn pack_panels<const R: usize>(
     s_k: usize,
     dst: *mut f32,
 ) {
-    // SAFETY: forwarded contract.
-    unsafe { pack_panels_as::<R, false>(n, k, src, s_n, s_k, dst) }
-}
-
-/// [`pack_panels`], every value rounded to bfloat16 on the way when `BF16` (the emulated bf16
-/// path's operands, kept as the `f32` of equal value).
-///
-/// # Safety
-/// As [`pack_panels`].
-#[inline(always)]
-unsafe fn pack_panels_as<const R: usize, const BF16: bool>(
-    n: usize,
-    k: usize,
-    src: *const f32,
-    s_n: usize,
-    s_k: usize,
-    dst: *mut f32,
-) {
-    let conv = |v: f32| if BF16 { crate::precision::round_to_bf16(v) } else { v };
     for p in 0..n.div_ceil(R) {
         let r0 = p * R;
         let rows = R.min(n - r0);
@@ -64,15 +45,8 @@ unsafe fn pack_panels_as<const R: usize, const BF16: bool>(
             // Each k step is R contiguous values (row-major B, column-major A):
             // a straight copy.
             for kk in 0..k {
-                if BF16 {
-                    for r in 0..R {
-                        // SAFETY: an in-view read (r < R = rows), the kk-th R-slot of the panel.
-                        unsafe { *d.add(kk * R + r) = conv(*s.add(kk * s_k + r)) };
-                    }
-                } else {
-                    // SAFETY: reads R in-view values, writes the kk-th R-slot of the panel.
-                    unsafe { std::ptr::copy_nonoverlapping(s.add(kk * s_k), d.add(kk * R), R) };
-                }
+                // SAFETY: reads R in-view values, writes the kk-th R-slot of the panel.
+                unsafe { std::ptr::copy_nonoverlapping(s.add(kk * s_k), d.add(kk * R), R) };
             }
         } else if rows == R && s_k == 1 {
             // R rows, each contiguous along k (row-major A, column-major B):
@@ -85,7 +59,7 @@ unsafe fn pack_panels_as<const R: usize, const BF16: bool>(
                     let row = unsafe { &*s.add(r * s_n + kk).cast::<[f32; 8]>() };
                     for (q, &v) in row.iter().enumerate() {
                         // SAFETY: slot (kk + q, r) of the panel.
-                        unsafe { *d.add((kk + q) * R + r) = conv(v) };
+                        unsafe { *d.add((kk + q) * R + r) = v };
                     }
                 }
                 kk += 8;
@@ -93,7 +67,7 @@ unsafe fn pack_panels_as<const R: usize, const BF16: bool>(
             for kq in kk..k {
                 for r in 0..R {
                     // SAFETY: in-view read, in-panel write.
-                    unsafe { *d.add(kq * R + r) = conv(*s.add(r * s_n + kq)) };
+                    unsafe { *d.add(kq * R + r) = *s.add(r * s_n + kq) };
                 }
             }
         } else {
@@ -101,7 +75,7 @@ unsafe fn pack_panels_as<const R: usize, const BF16: bool>(
                 for r in 0..R {
                     let v = if r < rows {
                         // SAFETY: r < rows means row r0 + r < n, in the view.
-                        conv(unsafe { *s.add(r * s_n + kk * s_k) })
+                        unsafe { *s.add(r * s_n + kk * s_k) }
                     } else {
                         0.0
                     };
@@ -113,8 +87,11 @@ unsafe fn pack_panels_as<const R: usize, const BF16: bool>(
     }
 }
 
-/// [`pack_panels`] with every value rounded to bfloat16 (kept as the `f32` of equal value): the
-/// operands of the emulated bf16 path, which the `f32` microkernels multiply.
+/// [`pack_panels`], then every packed value rounded to bfloat16 (kept as the `f32` of equal
+/// value): the operands of the emulated bf16 path, which the `f32` microkernels multiply. The
+/// rounding is a second pass over the packed panel, which is contiguous and still in cache: a
+/// branch-free loop that vectorises, where rounding inside the packing loops (scattered stores)
+/// made bf16 steps a third slower than f32 (measured, `hinet bench --precision bf16`).
 ///
 /// # Safety
 /// As [`pack_panels`].
@@ -127,7 +104,12 @@ pub(crate) unsafe fn pack_panels_bf16_rounded<const R: usize>(
     dst: *mut f32,
 ) {
     // SAFETY: forwarded contract.
-    unsafe { pack_panels_as::<R, true>(n, k, src, s_n, s_k, dst) }
+    unsafe { pack_panels::<R>(n, k, src, s_n, s_k, dst) };
+    // SAFETY: pack_panels wrote exactly these n.div_ceil(R) * R * k floats.
+    let packed = unsafe { std::slice::from_raw_parts_mut(dst, n.div_ceil(R) * R * k) };
+    for v in packed {
+        *v = crate::precision::round_to_bf16(*v);
+    }
 }
 
 /// Packs an `n x k` operand into panels of `R` along `n` as bfloat16 *pairs* along `k`, the

@@ -50,24 +50,29 @@ impl std::fmt::Display for Precision {
 /// infinite.
 #[inline]
 pub fn bf16_bits(x: f32) -> u16 {
-    let bits = x.to_bits();
-    if x.is_nan() {
-        // Keep the sign and the top payload bits, and make sure the result is still a NaN.
-        return ((bits >> 16) | 0x0040) as u16;
-    }
-    if bits & 0x7f80_0000 == 0 {
-        // Zero or subnormal: flushed, as `vdpbf16ps` treats subnormal inputs.
-        return ((bits >> 16) & 0x8000) as u16;
-    }
+    (rounded_bits(x.to_bits()) >> 16) as u16
+}
+
+/// The `f32` bit pattern of the bfloat16 nearest to the pattern `bits` (low 16 bits zero).
+/// Written as selects, not branches, so that loops over it vectorise (packing rounds every
+/// operand of a bf16 product).
+#[inline(always)]
+fn rounded_bits(bits: u32) -> u32 {
+    let magnitude = bits & 0x7fff_ffff;
     // Round to nearest even on bit 16: add 0x7fff plus the lowest kept bit, then truncate.
-    let lsb = (bits >> 16) & 1;
-    (bits.wrapping_add(0x7fff + lsb) >> 16) as u16
+    let nearest = bits.wrapping_add(0x7fff + ((bits >> 16) & 1)) & 0xffff_0000;
+    // A NaN keeps its sign and top payload bits and is made quiet, so that it stays a NaN.
+    let nan = (bits | 0x0040_0000) & 0xffff_0000;
+    // Zero or subnormal: flushed to zero of the same sign, as `vdpbf16ps` treats subnormal inputs.
+    let zero = bits & 0x8000_0000;
+    let v = if bits & 0x7f80_0000 == 0 { zero } else { nearest };
+    if magnitude > 0x7f80_0000 { nan } else { v }
 }
 
 /// `x` rounded to the nearest bfloat16 value, returned as the `f32` of equal value.
 #[inline]
 pub fn round_to_bf16(x: f32) -> f32 {
-    bf16_to_f32(bf16_bits(x))
+    f32::from_bits(rounded_bits(x.to_bits()))
 }
 
 /// The `f32` of equal value to a bfloat16 bit pattern (exact).

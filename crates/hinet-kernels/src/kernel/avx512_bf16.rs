@@ -44,7 +44,6 @@ pub(crate) fn spec() -> Option<KernelSpec> {
         pack_b: crate::pack::pack_pairs_bf16::<NR>,
         kind: crate::dispatch::KernelKind::Avx512,
         k_per_slot: 2,
-        operands: crate::Precision::Bf16,
     })
 }
 
@@ -64,7 +63,6 @@ pub(crate) fn twin_spec() -> KernelSpec {
         pack_b: crate::pack::pack_pairs_bf16::<NR>,
         kind: crate::dispatch::KernelKind::Portable,
         k_per_slot: 2,
-        operands: crate::Precision::Bf16,
     }
 }
 

@@ -60,8 +60,6 @@ pub(crate) struct KernelSpec {
     /// Values of `k` per packed 32-bit slot: 1 for `f32`, 2 for bf16 pairs. A micro-panel of
     /// depth `kc` holds `kc.div_ceil(k_per_slot)` slots per row (or column).
     pub k_per_slot: usize,
-    /// The operands the packers hand the kernel: `f32`, or rounded to bf16.
-    pub operands: crate::Precision,
 }
 
 const _: () = {
@@ -105,7 +103,6 @@ pub(crate) fn bf16_spec(kind: KernelKind) -> Option<KernelSpec> {
     Some(KernelSpec {
         pack_a,
         pack_b,
-        operands: crate::Precision::Bf16,
         ..spec(kind)?
     })
 }

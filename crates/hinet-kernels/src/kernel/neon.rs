@@ -22,7 +22,6 @@ pub(crate) fn spec() -> Option<KernelSpec> {
         pack_b: crate::pack::pack_panels::<NR>,
         kind: crate::dispatch::KernelKind::Neon,
         k_per_slot: 1,
-        operands: crate::Precision::F32,
     })
 }
 

@@ -24,7 +24,6 @@ pub(crate) const SPEC: KernelSpec = KernelSpec {
     pack_b: crate::pack::pack_panels::<NR>,
     kind: crate::dispatch::KernelKind::Portable,
     k_per_slot: 1,
-    operands: crate::Precision::F32,
 };
 
 #[inline(always)]

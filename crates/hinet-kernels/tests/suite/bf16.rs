@@ -104,11 +104,34 @@ fn every_bf16_path_matches_the_reference_of_the_rounded_operands() {
                 bias,
                 act,
             );
+            // Products of at most 4 rows with A's rows, op(B)'s columns and C's rows contiguous
+            // take the few-rows path, in f32 whatever the precision (docs/kernels.md).
+            let few_rows = {
+                let mut c = c0.clone();
+                hinet_kernels::testing::takes_few_rows_path(
+                    &MatRef::strided(&a.data, m, k, a.rs, a.cs).unwrap(),
+                    &MatRef::strided(&b.data, k, n, b.rs, b.cs).unwrap(),
+                    &mut MatMut::row_major(&mut c, m, n).unwrap(),
+                )
+            };
+            let want_f32 = reference(
+                m,
+                n,
+                k,
+                alpha,
+                &|i, p| a.at(i, p),
+                &|p, j| b.at(p, j),
+                beta,
+                &|i, j| c0[i * n + j],
+                bias,
+                act,
+            );
             for &path in &paths {
+                let want = if few_rows { &want_f32 } else { &want };
                 let mut c = c0.clone();
                 run(path, alpha, &a, &b, beta, &mut c, epi);
                 let what = format!("{path:?} alpha={alpha} beta={beta} bias={use_bias} relu={relu}");
-                assert_close(&what, m, n, k, &|i, j| c[i * n + j], &want);
+                assert_close(&what, m, n, k, &|i, j| c[i * n + j], want);
             }
         }
     }
@@ -217,4 +240,25 @@ fn precision_selects_the_operand_rounding() {
         "bf16 products were not rounded (error {worst})"
     );
     assert!(scale > 0.0);
+}
+
+/// One row times a transposed row-major weight (a prediction's product) takes the few-rows
+/// path in both precisions: bf16 gives the f32 result, bit for bit.
+#[test]
+fn one_row_products_are_f32_in_both_precisions() {
+    let mut rng = Rng::new(59);
+    for &(m, n, k) in &[(1usize, 64usize, 320usize), (3, 17, 33), (4, 1, 7)] {
+        let a = rng.vec(m * k);
+        let w = rng.vec(n * k);
+        let product = |precision| {
+            let mut c = vec![0.0f32; m * n];
+            let am = MatRef::row_major(&a, m, k).unwrap();
+            let wt = MatRef::row_major(&w, n, k).unwrap().t();
+            let mut cm = MatMut::row_major(&mut c, m, n).unwrap();
+            assert!(hinet_kernels::testing::takes_few_rows_path(&am, &wt, &mut cm));
+            sgemm_in(precision, 1.0, am, wt, 0.0, cm, Epilogue::none()).unwrap();
+            c
+        };
+        assert_eq!(product(Precision::Bf16), product(Precision::F32), "m={m} n={n} k={k}");
+    }
 }
