@@ -3,6 +3,8 @@
 //!
 //! - `sgemm_1_thread/{hinet,matrixmultiply,naive}/CASE`: every contender on one thread
 //!   (hinet-kernels inside a one-thread rayon pool; matrixmultiply built without threading).
+//! - `sgemm_bf16_1_thread/{f32,bf16-native|bf16-emulated}/CASE`: the same product with f32 and
+//!   with bf16 operands (`sgemm_in`), one thread, HiNet's shapes at B = 1024.
 //! - `sgemm_N_threads/hinet/CASE`: hinet-kernels on a pool of N threads (the machine's cores,
 //!   or `RAYON_NUM_THREADS`). matrixmultiply joins this group only when the bench is built
 //!   with `--features matrixmultiply-threading` (its threads: `MATMUL_NUM_THREADS`, default
@@ -17,7 +19,7 @@
 
 use criterion::measurement::WallTime;
 use criterion::{BenchmarkGroup, BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
-use hinet_kernels::{Epilogue, MatMut, MatRef, selected_kernel, sgemm_with_kernel};
+use hinet_kernels::{Epilogue, MatMut, MatRef, Precision, bf16_native, selected_kernel, sgemm_in, sgemm_with_kernel};
 use std::hint::black_box;
 use std::time::Duration;
 
@@ -169,6 +171,33 @@ fn bench_matrixmultiply(g: &mut BenchmarkGroup<'_, WallTime>, case: &Case, op: &
     });
 }
 
+/// One product through [`sgemm_in`] in `precision`.
+fn bench_precision(
+    g: &mut BenchmarkGroup<'_, WallTime>,
+    case: &Case,
+    op: &mut Operands,
+    pool: &rayon::ThreadPool,
+    precision: Precision,
+) {
+    let (m, n, k) = (case.m, case.n, case.k);
+    let name = match precision {
+        Precision::F32 => "f32",
+        Precision::Bf16 if bf16_native() => "bf16-native",
+        Precision::Bf16 => "bf16-emulated",
+    };
+    g.bench_function(BenchmarkId::new(name, &case.name), |bch| {
+        pool.install(|| {
+            bch.iter(|| {
+                let av = MatRef::strided(&op.a, m, k, op.rsa, op.csa).unwrap();
+                let bv = MatRef::strided(&op.b, k, n, op.rsb, op.csb).unwrap();
+                let cv = MatMut::row_major(&mut op.c, m, n).unwrap();
+                sgemm_in(precision, 1.0, av, bv, 0.0, cv, Epilogue::none()).unwrap();
+                black_box(&op.c);
+            })
+        })
+    });
+}
+
 fn configure(g: &mut BenchmarkGroup<'_, WallTime>) {
     g.sample_size(10)
         .warm_up_time(Duration::from_millis(200))
@@ -208,6 +237,16 @@ fn bench(cr: &mut Criterion) {
         bench_hinet(&mut g, &case, &mut op, &many);
         if cfg!(feature = "matrixmultiply-threading") {
             bench_matrixmultiply(&mut g, &case, &mut op);
+        }
+    }
+    g.finish();
+    let mut g = cr.benchmark_group("sgemm_bf16_1_thread");
+    configure(&mut g);
+    for case in cases().into_iter().filter(|c| c.name.contains("B1024")) {
+        let mut op = Operands::new(&case);
+        g.throughput(Throughput::Elements((2 * case.m * case.n * case.k) as u64));
+        for precision in [Precision::F32, Precision::Bf16] {
+            bench_precision(&mut g, &case, &mut op, &one, precision);
         }
     }
     g.finish();
