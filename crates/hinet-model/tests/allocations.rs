@@ -299,27 +299,34 @@ fn tiny_hinet_one_and_two_threads() {
     }
 }
 
+/// bench-default in f32 and with bf16 products (whose rounded operands live in the same reused
+/// packing buffers).
 fn bench_default_two_threads() {
-    use hinet_model::{ModelConfig, throughput::SyntheticBatch};
-    let config = ModelConfig::bench_default();
-    let batch = SyntheticBatch::<f32>::new(&config, 256, &[0.35, 0.25, 0.15, 0.12, 0.08, 0.05], 3);
-    let mut trainer = Trainer::<f32>::new(&config, 1, &TrainOptions::default()).unwrap();
-    // Two threads: the large products are split over rayon workers here.
-    let pool = rayon::ThreadPoolBuilder::new().num_threads(2).build().unwrap();
-    pool.install(|| {
-        for _ in 0..3 {
-            trainer.step(&batch.input()).unwrap();
-        }
-        let steps = 10;
-        let counts = window_counts(5, || {
-            for _ in 0..steps {
+    use hinet_model::{ModelConfig, Precision, throughput::SyntheticBatch};
+    for precision in [Precision::F32, Precision::Bf16] {
+        let config = ModelConfig {
+            precision,
+            ..ModelConfig::bench_default()
+        };
+        let batch = SyntheticBatch::<f32>::new(&config, 256, &[0.35, 0.25, 0.15, 0.12, 0.08, 0.05], 3);
+        let mut trainer = Trainer::<f32>::new(&config, 1, &TrainOptions::default()).unwrap();
+        // Two threads: the large products are split over rayon workers here.
+        let pool = rayon::ThreadPoolBuilder::new().num_threads(2).build().unwrap();
+        pool.install(|| {
+            for _ in 0..3 {
                 trainer.step(&batch.input()).unwrap();
             }
+            let steps = 10;
+            let counts = window_counts(5, || {
+                for _ in 0..steps {
+                    trainer.step(&batch.input()).unwrap();
+                }
+            });
+            println!("bench-default, {precision}, 2 threads: {counts:?} allocations in windows of {steps} warm steps");
+            assert!(
+                counts.contains(&0),
+                "{precision}: allocations in every window of {steps} warm steps: {counts:?}"
+            );
         });
-        println!("bench-default, 2 threads: {counts:?} allocations in windows of {steps} warm steps");
-        assert!(
-            counts.contains(&0),
-            "allocations in every window of {steps} warm steps: {counts:?}"
-        );
-    });
+    }
 }
