@@ -30,10 +30,10 @@ mod trainer;
 
 pub use config::{Architecture, ModelConfig, SparseFeature};
 pub use error::{MAX_LISTED_ROWS, ModelError, NonFiniteReport, Result, RowFault};
-#[cfg(feature = "trainer")]
 pub use hinet_autograd::Precision;
 pub use input::ModelInput;
 pub use metrics::{Cell, MetricsTable, auc, logloss};
 pub use model::Model;
 pub use size::{MemoryEstimate, available_memory_bytes, human_bytes};
+#[cfg(feature = "trainer")]
 pub use trainer::{LAZY_FROM_ROWS, TrainOptions, Trainer};
