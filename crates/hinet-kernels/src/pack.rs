@@ -26,6 +26,7 @@ use std::cell::RefCell;
 /// # Safety
 /// `src` must be readable at every `i * s_n + kk * s_k` for `i < n`, `kk < k`,
 /// and `dst` writable for `n.div_ceil(R) * R * k` floats.
+#[inline(always)]
 pub(crate) unsafe fn pack_panels<const R: usize>(
     n: usize,
     k: usize,
@@ -85,6 +86,25 @@ pub(crate) unsafe fn pack_panels<const R: usize>(
             }
         }
     }
+}
+
+/// [`pack_panels`] compiled with AVX2 (256-bit copies and shuffles where the baseline has
+/// 128-bit ones): the AVX2 kernel's packer, the same values in the same places.
+///
+/// # Safety
+/// As [`pack_panels`], and the CPU has AVX2.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2")]
+pub(crate) unsafe fn pack_panels_avx2<const R: usize>(
+    n: usize,
+    k: usize,
+    src: *const f32,
+    s_n: usize,
+    s_k: usize,
+    dst: *mut f32,
+) {
+    // SAFETY: forwarded contract.
+    unsafe { pack_panels::<R>(n, k, src, s_n, s_k, dst) }
 }
 
 /// [`pack_panels`], then every packed value rounded to bfloat16 (kept as the `f32` of equal
