@@ -12,7 +12,7 @@ pub const HINET_SUB_EXPERTS: usize = 4;
 /// The expert-count study's sub-experts per group (the paper's 1, 2, 4, 8).
 pub const EXPERT_COUNTS: [usize; 4] = [1, 2, 4, 8];
 
-/// One of the four experiments.
+/// One of the paper's four experiments, or the precision study.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
 #[serde(rename_all = "snake_case")]
 pub enum Study {

@@ -170,7 +170,11 @@ type Section = fn(&mut String, &Results, usize, &[Figure]);
 /// The whole results.md.
 pub fn markdown(results: &Results, figs: &[Figure]) -> String {
     let mut md = String::new();
-    md.push_str("# Results: the paper's four experiments, rerun\n\n");
+    md.push_str(if results.studies.contains(&Study::Precision) {
+        "# Results: the paper's four experiments, rerun, and bf16 mixed precision\n\n"
+    } else {
+        "# Results: the paper's four experiments, rerun\n\n"
+    });
     md.push_str(
         "This file is written by `hinet experiment` from the runs in `results/results.json`; edit the code in \
          `src/cli/experiment/`, not this file. The text compares the direction of each finding with the paper \
