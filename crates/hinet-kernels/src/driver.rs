@@ -14,7 +14,7 @@ use crate::view::{MatMut, MatRef};
 /// and per-scenario products are where a training step is serial; measured on bench-default,
 /// 2 threads (alternating binaries, one sitting): 1 MFLOP beats 4 MFLOP by 4 % at B = 256 and
 /// 4-5 % at B = 1024, with no difference at B = 4096, and 32 MFLOP lost 18 %.
-const PAR_MIN_FLOPS: usize = 1 << 20;
+pub(crate) const PAR_MIN_FLOPS: usize = 1 << 20;
 
 /// Relative cost of packing one element versus one multiply-add, used only to
 /// choose how to split C among threads: splitting along M makes every thread

@@ -62,9 +62,24 @@ pub fn gemm_grouped<T: Gemm>(problems: &mut [GemmProblem<'_, T>]) -> Result<(), 
     for p in problems.iter() {
         check_shapes(&p.a, &p.b, &p.c, &p.epilogue)?;
     }
-    problems
-        .par_iter_mut()
-        .try_for_each(|p| T::gemm_in(p.precision, p.alpha, p.a, p.b, p.beta, p.c.reborrow(), p.epilogue))
+    let run =
+        |p: &mut GemmProblem<'_, T>| T::gemm_in(p.precision, p.alpha, p.a, p.b, p.beta, p.c.reborrow(), p.epilogue);
+    // Size first, as the driver does for one product: a group too small to split (a one-row
+    // prediction's experts) runs here. Waking a sleeping worker costs more than such a group
+    // takes (on a VM, where an idle vCPU must be woken by the hypervisor, over 100 us).
+    let flops = problems.iter().fold(0usize, |sum, p| sum.saturating_add(flops_of(p)));
+    if problems.len() < 2 || flops < crate::driver::PAR_MIN_FLOPS {
+        return problems.iter_mut().try_for_each(run);
+    }
+    problems.par_iter_mut().try_for_each(run)
+}
+
+/// The multiply-adds of a problem, times two.
+fn flops_of<T>(p: &GemmProblem<'_, T>) -> usize {
+    2usize
+        .saturating_mul(p.c.rows())
+        .saturating_mul(p.c.cols())
+        .saturating_mul(p.a.cols())
 }
 
 /// [`gemm_grouped`] for `f32`, with the selected SIMD kernel.
