@@ -63,6 +63,9 @@ pub enum GemmError {
         /// Columns of `C`.
         n: usize,
     },
+    /// A view's layout is not one the entry point takes (it says which).
+    #[error("unsupported layout: {0}")]
+    Layout(&'static str),
     /// A microkernel was forced that this CPU (or this build target) cannot run.
     #[error("the {0:?} microkernel is not available on this CPU")]
     KernelUnavailable(KernelKind),

@@ -11,6 +11,7 @@
 #![deny(unsafe_op_in_unsafe_fn)]
 #![warn(missing_docs)]
 
+mod bf16_weights;
 mod blocking;
 mod dispatch;
 mod driver;
@@ -23,6 +24,7 @@ mod precision;
 mod small_m;
 mod view;
 
+pub use bf16_weights::{Bf16Weights, sgemm_bf16_weights};
 pub use blocking::CacheSizes;
 pub use dispatch::{KernelKind, detected_kernel, selected_kernel};
 pub use epilogue::{Activation, Epilogue};
@@ -285,6 +287,22 @@ pub mod testing {
             kernel::avx512_bf16::spec().ok_or(GemmError::KernelUnavailable(KernelKind::Avx512))?
         };
         crate::driver::sgemm_with_spec(&spec, alpha, a, b, beta, c, epi)
+    }
+
+    /// [`crate::sgemm_bf16_weights`] through the few-rows body of `kind` (`twin = false`) or
+    /// its portable twin (`twin = true`).
+    #[allow(clippy::too_many_arguments)]
+    pub fn run_bf16_weights(
+        kind: crate::KernelKind,
+        twin: bool,
+        alpha: f32,
+        a: crate::MatRef<'_, f32>,
+        w: &crate::Bf16Weights,
+        beta: f32,
+        c: crate::MatMut<'_, f32>,
+        epi: crate::Epilogue<'_, f32>,
+    ) -> Result<(), crate::GemmError> {
+        crate::bf16_weights::run(kind, twin, alpha, a, w, beta, c, epi)
     }
 
     /// Whether a product of these views takes the few-rows path (which computes in `f32` in

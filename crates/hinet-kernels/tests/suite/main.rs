@@ -8,6 +8,7 @@ mod common;
 
 mod api;
 mod bf16;
+mod bf16_weights;
 mod correctness;
 mod determinism;
 mod microkernel_twins;
