@@ -36,6 +36,19 @@ pub trait Float:
 
     /// Widens to f64 (reports, metrics).
     fn f64(self) -> f64;
+
+    /// The slice as `f32`, when `Self` is `f32`: the paths only `f32` has (products with bf16
+    /// weights) take it; other types get `None` and the generic path.
+    fn as_f32(s: &[Self]) -> Option<&[f32]> {
+        let _ = s;
+        None
+    }
+
+    /// [`Float::as_f32`] for a mutable slice.
+    fn as_f32_mut(s: &mut [Self]) -> Option<&mut [f32]> {
+        let _ = s;
+        None
+    }
 }
 
 /// `c = alpha * a * b + beta * c` on views of any strides (transposes are views), the
@@ -150,6 +163,12 @@ impl Float for f32 {
     }
     fn f64(self) -> f64 {
         self as f64
+    }
+    fn as_f32(s: &[f32]) -> Option<&[f32]> {
+        Some(s)
+    }
+    fn as_f32_mut(s: &mut [f32]) -> Option<&mut [f32]> {
+        Some(s)
     }
 }
 

@@ -10,6 +10,7 @@
 #![deny(unsafe_code)]
 #![warn(missing_docs)]
 
+mod bf16_weights;
 mod error;
 mod float;
 mod grad;

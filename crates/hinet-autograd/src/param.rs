@@ -8,6 +8,16 @@ use crate::error::{AutogradError, Result};
 use crate::float::Float;
 use ndarray::ArrayD;
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+/// Versions of parameter values, unique in the process: every registration and every write
+/// access takes the next one, so a version names one value of one tensor (a clone of the store
+/// keeps it, and the same value).
+static NEXT_VERSION: AtomicU64 = AtomicU64::new(1);
+
+fn next_version() -> u64 {
+    NEXT_VERSION.fetch_add(1, Ordering::Relaxed)
+}
 
 /// Stable handle of a tensor in a [`ParamStore`]: its registration index.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -34,6 +44,9 @@ struct Entry<F> {
     name: String,
     kind: ParamKind,
     value: ArrayD<F>,
+    /// Changes whenever `value` may have (see [`next_version`]): what caches of the value
+    /// (the bf16 weights of one-row predictions) compare against.
+    version: u64,
 }
 
 /// Named tensors with stable ids. Values are read by tapes and written by optimisers.
@@ -74,7 +87,12 @@ impl<F: Float> ParamStore<F> {
         };
         let id = ParamId(self.entries.len());
         self.by_name.insert(name.clone(), id);
-        self.entries.push(Entry { name, kind, value });
+        self.entries.push(Entry {
+            name,
+            kind,
+            value,
+            version: next_version(),
+        });
         Ok(id)
     }
 
@@ -132,7 +150,17 @@ impl<F: Float> ParamStore<F> {
 
     /// The current value, for in-place updates (optimisers, running statistics).
     pub fn value_mut(&mut self, id: ParamId) -> &mut ArrayD<F> {
-        &mut self.entries[id.0].value
+        let entry = &mut self.entries[id.0];
+        // Any write access may change the value: copies made from the old one are stale.
+        entry.version = next_version();
+        &mut entry.value
+    }
+
+    /// A number that changes whenever the value may have ([`ParamStore::value_mut`],
+    /// [`ParamStore::set`]) and is never reused in the process: a copy derived from the value
+    /// (the bf16 weights of a one-row prediction) is current while the version is the same.
+    pub fn version(&self, id: ParamId) -> u64 {
+        self.entry(id).version
     }
 
     /// Replaces a value, refusing a different shape (checkpoint loading).
@@ -146,6 +174,7 @@ impl<F: Float> ParamStore<F> {
             });
         }
         entry.value.assign(&value);
+        entry.version = next_version();
         Ok(())
     }
 }

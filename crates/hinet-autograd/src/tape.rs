@@ -4,6 +4,7 @@
 //! whatever the op saved for its backward rule). Because nodes are appended in execution
 //! order, the reverse of the recording order is already a topological order: no graph sort.
 
+use crate::bf16_weights::Bf16WeightCache;
 use crate::error::{AutogradError, Result};
 use crate::float::Float;
 use crate::grad::Gradients;
@@ -37,6 +38,9 @@ pub struct Workspace<F: Float> {
     pub(crate) pool: BufferPool<F>,
     pub(crate) nodes: Vec<Node<F>>,
     pub(crate) grads: Vec<Option<ArrayD<F>>>,
+    /// bf16 copies of weights for the one-row products of bf16 inference tapes (kept across
+    /// tapes: that is their point; each is refreshed when its parameter changes).
+    pub(crate) bf16_weights: Bf16WeightCache,
 }
 
 impl<F: Float> std::fmt::Debug for Workspace<F> {
@@ -61,6 +65,7 @@ impl<F: Float> Workspace<F> {
             pool: BufferPool::new(),
             nodes: Vec::new(),
             grads: Vec::new(),
+            bf16_weights: Bf16WeightCache::default(),
         }
     }
 
@@ -97,9 +102,29 @@ pub(crate) struct ForwardCtx<'a, F: Float> {
     pub(crate) pool: &'a mut BufferPool<F>,
     /// The operand precision of matrix products (the tape's).
     pub(crate) precision: Precision,
+    /// bf16 copies of weights, on a bf16 tape that records no backward (`None` otherwise).
+    pub(crate) bf16_weights: Option<&'a mut Bf16WeightCache>,
 }
 
 impl<'a, F: Float> ForwardCtx<'a, F> {
+    /// The weight `w` in bf16, as `parts` blocks of `[rows, cols]`: on a bf16 tape that
+    /// records no backward, when `w` is a parameter of that size; `None` otherwise (the op
+    /// then reads the `f32` value as usual).
+    pub(crate) fn bf16_weights(
+        &mut self,
+        w: NodeId,
+        parts: usize,
+        rows: usize,
+        cols: usize,
+    ) -> Option<&[hinet_kernels::Bf16Weights]> {
+        let Value::Param(p) = self.nodes[w].value else {
+            return None;
+        };
+        self.bf16_weights
+            .as_deref_mut()?
+            .weights(self.store, p, parts, rows, cols)
+    }
+
     pub(crate) fn value(&self, id: NodeId) -> ArrayViewD<'a, F> {
         value_of(self.nodes, self.store, id)
     }
@@ -333,11 +358,16 @@ impl<'s, F: Float> Tape<'s, F> {
         let mut guard = self.ws.borrow_mut();
         let ws = &mut *guard;
         let (value, op) = {
+            // One-row products of a bf16 model read bf16 copies of the weights, in inference
+            // only: training keeps reading the f32 weights it updates.
+            let bf16_weights =
+                (!self.grad_enabled && self.precision == Precision::Bf16).then_some(&mut ws.bf16_weights);
             let mut ctx = ForwardCtx {
                 nodes: &ws.nodes,
                 store: self.store,
                 pool: &mut ws.pool,
                 precision: self.precision,
+                bf16_weights,
             };
             forward(&mut ctx)?
         };

@@ -10,10 +10,11 @@
 
 use super::linear::mask_gradient;
 use super::{Backward, OrBug};
+use crate::bf16_weights::FEW_ROWS;
 use crate::error::{AutogradError, Result};
 use crate::float::{Float, gemm_group, gemm_mat, mat_ref};
 use crate::tape::{BackwardCtx, ForwardCtx, NodeId};
-use hinet_kernels::{Activation, Epilogue, GemmProblem, MatMut, MatRef};
+use hinet_kernels::{Activation, Epilogue, GemmProblem, MatMut, MatRef, sgemm_bf16_weights};
 use ndarray::{ArrayD, Axis, Ix2, Ix3};
 use smallvec::SmallVec;
 
@@ -84,6 +85,10 @@ pub(crate) fn forward<F: Float>(
     let w_data = wv.to_slice().ok_or_else(|| mismatch("weights must be contiguous"))?;
     let b_data = bias.as_ref().map(|b| b.to_slice().or_bug("grouped_linear"));
     let mut y = ctx.pool.uninit(&[k, n, out]);
+    let op = super::Op::GroupedLinear(GroupedLinear { x, w, b, act });
+    if few_rows_bf16(ctx, w, (x_data, xv.ndim()), b_data, act, (k, n, out, inp), &mut y) {
+        return Ok((y, op));
+    }
     let y_data = y.as_slice_mut().or_bug("grouped_linear");
     if n * out > 0 {
         // K independent products in one call: the kernels run them in parallel, so two cores
@@ -107,7 +112,51 @@ pub(crate) fn forward<F: Float>(
         }
         gemm_group(&mut problems);
     }
-    Ok((y, super::Op::GroupedLinear(GroupedLinear { x, w, b, act })))
+    Ok((y, op))
+}
+
+/// The grouped layer for at most [`FEW_ROWS`] rows with each expert's weights read from their
+/// bf16 copy (as `linear::few_rows_bf16`, whose conditions apply), the experts one after the
+/// other: a one-row group is far below what is worth a second thread. `false`, with nothing
+/// written, when the path does not apply.
+fn few_rows_bf16<F: Float>(
+    ctx: &mut ForwardCtx<'_, F>,
+    w: NodeId,
+    (x, ndim): (&[F], usize),
+    bias: Option<&[F]>,
+    act: Activation,
+    (k, n, out, inp): (usize, usize, usize, usize),
+    y: &mut ArrayD<F>,
+) -> bool {
+    if n == 0 || n > FEW_ROWS || out == 0 || ctx.bf16_weights.is_none() {
+        return false;
+    }
+    let (Some(x), Some(ys)) = (F::as_f32(x), y.as_slice_mut().and_then(F::as_f32_mut)) else {
+        return false;
+    };
+    let bias = match bias.map(F::as_f32) {
+        None => None,
+        Some(Some(b)) => Some(b),
+        Some(None) => return false,
+    };
+    let Some(weights) = ctx.bf16_weights(w, k, out, inp) else {
+        return false;
+    };
+    for (e, (ye, we)) in ys.chunks_exact_mut(n * out).zip(weights).enumerate() {
+        let Some(xe) = block(x, ndim, e, k, n, inp) else {
+            return false;
+        };
+        let Ok(ye) = MatMut::row_major(ye, n, out) else {
+            return false;
+        };
+        let be = bias.map(|b| &b[e * out..(e + 1) * out]);
+        // Shapes were checked by the caller. Should an expert still be refused, the caller
+        // computes every expert again (with beta = 0, over whatever was written here).
+        if sgemm_bf16_weights(1.0, xe, we, 0.0, ye, Epilogue::new(be, act)).is_err() {
+            return false;
+        }
+    }
+    true
 }
 
 impl<F: Float> Backward<F> for GroupedLinear {

@@ -9,11 +9,13 @@
 
 use super::matmul::as_matrix;
 use super::{Backward, OrBug};
+use crate::bf16_weights::FEW_ROWS;
 use crate::error::{AutogradError, Result};
 use crate::float::Float;
 use crate::parallel::rows_of;
 use crate::pool::BufferPool;
 use crate::tape::{BackwardCtx, ForwardCtx, NodeId};
+use hinet_kernels::{Epilogue, MatMut, MatRef, sgemm_bf16_weights};
 use ndarray::{ArrayD, ArrayView2, ArrayViewD, ArrayViewMut1, ArrayViewMutD, Axis, Ix2, Zip};
 
 /// The activation fused into [`crate::Var::linear`]: the kernels' epilogue activation, the
@@ -66,6 +68,43 @@ pub(crate) fn mask_gradient<F: Float>(
     }
 }
 
+/// `y = act(x W^T + b)` for at most [`FEW_ROWS`] rows with `W` read from its bf16 copy (half
+/// the bytes of a one-row product; `bf16_weights.rs`): on a bf16 tape that records no
+/// backward, for a weight that is a parameter, in `f32`. `false`, with nothing written, when
+/// any of that does not hold; the caller then computes the product as usual.
+pub(crate) fn few_rows_bf16<F: Float>(
+    ctx: &mut ForwardCtx<'_, F>,
+    w: NodeId,
+    x: ArrayView2<'_, F>,
+    bias: Option<&[F]>,
+    act: Activation,
+    y: &mut ArrayD<F>,
+) -> bool {
+    let (n, inp) = x.dim();
+    let out = y.shape().get(1).copied().unwrap_or(0);
+    if n == 0 || n > FEW_ROWS || ctx.bf16_weights.is_none() {
+        return false;
+    }
+    let (Some(xs), Some(ys)) = (
+        x.to_slice().and_then(F::as_f32),
+        y.as_slice_mut().and_then(F::as_f32_mut),
+    ) else {
+        return false;
+    };
+    let bias = match bias.map(F::as_f32) {
+        None => None,
+        Some(Some(b)) => Some(b),
+        Some(None) => return false,
+    };
+    let Some(weights) = ctx.bf16_weights(w, 1, out, inp) else {
+        return false;
+    };
+    let (Ok(xm), Ok(ym)) = (MatRef::row_major(xs, n, inp), MatMut::row_major(ys, n, out)) else {
+        return false;
+    };
+    sgemm_bf16_weights(1.0, xm, &weights[0], 0.0, ym, Epilogue::new(bias, act)).is_ok()
+}
+
 pub(crate) struct Linear {
     x: NodeId,
     w: NodeId,
@@ -107,12 +146,15 @@ pub(crate) fn forward<F: Float>(
         None => None,
     };
     let mut out = ctx.pool.uninit(&[n, out_features]);
+    let bias_values = bias.as_ref().and_then(|b| b.as_slice());
+    if few_rows_bf16(ctx, w, xm, bias_values, act, &mut out) {
+        return Ok((out, super::Op::Linear(Linear { x, w, b, act })));
+    }
     {
         let Ok(o) = out.view_mut().into_dimensionality::<Ix2>() else {
             unreachable!("created 2-D");
         };
         // Bias and ReLU are applied by the kernel while each tile of y is still in registers.
-        let bias = bias.as_ref().and_then(|b| b.as_slice());
         crate::float::gemm_fused(
             ctx.precision,
             F::one(),
@@ -120,7 +162,7 @@ pub(crate) fn forward<F: Float>(
             wm.t(),
             F::zero(),
             o,
-            bias,
+            bias_values,
             act == Activation::Relu,
         );
     }

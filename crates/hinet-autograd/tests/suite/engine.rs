@@ -319,3 +319,105 @@ fn a_bf16_tape_rounds_the_products_operands_only() {
         );
     }
 }
+
+/// One row (up to four) on a bf16 tape that records no backward reads bf16 copies of the
+/// weights: its linear and grouped-linear layers equal the products of the rounded operands
+/// (to f32's summation error), unlike the f32 tape's; and a copy follows its parameter, through
+/// `value_mut` and `set`, while the workspace that holds it is reused.
+#[test]
+fn a_bf16_inference_tape_reads_current_bf16_copies_of_the_weights() {
+    use hinet_autograd::Precision;
+    use hinet_kernels::round_to_bf16;
+    let f32s = |a: ArrayD<f64>| a.mapv(|v| v as f32);
+    let mut store = ParamStore::<f32>::new();
+    // 40 inputs: a whole group of 32 of the kernels' bf16 layout and a tail.
+    let w1 = store
+        .add(
+            "w1",
+            f32s(arr(&[24, 40], |i| ((i * 7919 % 97) as f64 / 97.0 - 0.5) * 0.6)),
+        )
+        .unwrap();
+    let b1 = store.add("b1", f32s(arr(&[24], |i| i as f64 * 0.01 - 0.1))).unwrap();
+    let w2 = store
+        .add(
+            "w2",
+            f32s(arr(&[3, 5, 8], |i| ((i * 104_729 % 89) as f64 / 89.0 - 0.5) * 0.5)),
+        )
+        .unwrap();
+    let b2 = store.add("b2", f32s(arr(&[3, 5], |i| 0.05 - i as f64 * 0.01))).unwrap();
+    let x = f32s(arr(&[3, 40], |i| ((i * 31 % 53) as f64 / 53.0 - 0.5) * 2.0));
+    let forward = |store: &ParamStore<f32>, ws: Workspace<f32>, precision: Precision| {
+        let tape = Tape::no_grad(store, ws).with_precision(precision);
+        let h = tape
+            .constant(x.view())
+            .linear(tape.param(w1), Some(tape.param(b1)), Activation::Relu)
+            .unwrap();
+        let y = h
+            .grouped_linear(tape.param(w2), Some(tape.param(b2)), Activation::Identity)
+            .unwrap();
+        let (h, y) = (h.value(), y.value());
+        (h, y, tape.into_workspace())
+    };
+    // The products of the rounded operands in f64, and the scale of their error.
+    let reference = |store: &ParamStore<f32>, h: &ArrayD<f32>| {
+        let (wv1, bv1, wv2, bv2) = (store.value(w1), store.value(b1), store.value(w2), store.value(b2));
+        let r = |v: f32| f64::from(round_to_bf16(v));
+        let mut want_h = vec![0.0f64; 3 * 24];
+        let mut want_y = vec![0.0f64; 3 * 3 * 5];
+        for i in 0..3 {
+            for o in 0..24 {
+                let dot: f64 = (0..40).map(|p| r(x[[i, p]]) * r(wv1[[o, p]])).sum();
+                want_h[i * 24 + o] = (dot + f64::from(bv1[o])).max(0.0);
+            }
+            for e in 0..3 {
+                for o in 0..5 {
+                    // Expert e reads column block e of h (the tape's h, to test this layer alone).
+                    let dot: f64 = (0..8).map(|p| r(h[[i, e * 8 + p]]) * r(wv2[[e, o, p]])).sum();
+                    want_y[(e * 3 + i) * 5 + o] = dot + f64::from(bv2[[e, o]]);
+                }
+            }
+        }
+        (want_h, want_y)
+    };
+    let check = |store: &ParamStore<f32>, ws: Workspace<f32>, what: &str| {
+        let (h, y, ws) = forward(store, ws, Precision::Bf16);
+        let (want_h, want_y) = reference(store, &h);
+        let close = |got: &ArrayD<f32>, want: &[f64]| {
+            got.iter()
+                .zip(want)
+                .all(|(&g, &w)| (f64::from(g) - w).abs() <= 1e-5 * (1.0 + w.abs()))
+        };
+        assert!(
+            close(&h, &want_h),
+            "{what}: linear is not the product of the bf16 weights"
+        );
+        assert!(
+            close(&y, &want_y),
+            "{what}: grouped linear is not the product of the bf16 weights"
+        );
+        // The f32 tape computes something measurably different (the bf16 copies were read).
+        let (h32, _, _) = forward(store, Workspace::new(), Precision::F32);
+        let diff = h.iter().zip(&h32).map(|(a, b)| (a - b).abs()).fold(0.0f32, f32::max);
+        assert!(diff > 1e-4, "{what}: bf16 one-row layer equals the f32 one ({diff})");
+        ws
+    };
+    let ws = check(&store, Workspace::new(), "first call");
+    // The same workspace after the weights change: copies refreshed, not stale.
+    store.value_mut(w1).mapv_inplace(|v| v * -1.5 + 0.01);
+    let ws = check(&store, ws, "after value_mut");
+    let mut w2_new = store.value(w2).clone();
+    w2_new.mapv_inplace(|v| 0.3 - v);
+    store.set(w2, w2_new).unwrap();
+    let before = store.version(w2);
+    let ws = check(&store, ws, "after set");
+    assert_eq!(
+        store.version(w2),
+        before,
+        "reading a parameter does not change its version"
+    );
+    // And the unchanged store again gives the same values from the copies already made.
+    let (h_again, y_again, _) = forward(&store, ws, Precision::Bf16);
+    let (h_fresh, y_fresh, _) = forward(&store, Workspace::new(), Precision::Bf16);
+    assert_eq!(h_again, h_fresh);
+    assert_eq!(y_again, y_fresh);
+}

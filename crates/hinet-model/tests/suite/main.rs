@@ -15,4 +15,5 @@ mod gradcheck_models;
 mod learns;
 mod metrics;
 mod non_finite;
+mod one_row;
 mod sizes;
