@@ -5,6 +5,10 @@
 //!   (hinet-kernels inside a one-thread rayon pool; matrixmultiply built without threading).
 //! - `sgemm_bf16_1_thread/{f32,bf16-native|bf16-emulated}/CASE`: the same product with f32 and
 //!   with bf16 operands (`sgemm_in`), one thread, HiNet's shapes at B = 1024.
+//! - `one_row/{f32,bf16-weights}/{hot,cycled}`: one row times a 320 -> 128 layer's weights (the
+//!   few-rows path), f32 weights against `Bf16Weights`; `hot` repeats one weight (in L2),
+//!   `cycled` runs 48 distinct weights per iteration (7.9 MB in f32, like the layers of one
+//!   bench-default prediction). Throughput in weights read per second.
 //! - `sgemm_N_threads/hinet/CASE`: hinet-kernels on a pool of N threads (the machine's cores,
 //!   or `RAYON_NUM_THREADS`). matrixmultiply joins this group only when the bench is built
 //!   with `--features matrixmultiply-threading` (its threads: `MATMUL_NUM_THREADS`, default
@@ -19,7 +23,10 @@
 
 use criterion::measurement::WallTime;
 use criterion::{BenchmarkGroup, BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
-use hinet_kernels::{Epilogue, MatMut, MatRef, Precision, bf16_native, selected_kernel, sgemm_in, sgemm_with_kernel};
+use hinet_kernels::{
+    Bf16Weights, Epilogue, MatMut, MatRef, Precision, bf16_native, selected_kernel, sgemm_bf16_weights, sgemm_in,
+    sgemm_with_kernel,
+};
 use std::hint::black_box;
 use std::time::Duration;
 
@@ -198,6 +205,42 @@ fn bench_precision(
     });
 }
 
+/// One row through `count` distinct 320 -> 128 layers, f32 weights and their bf16 copies.
+fn bench_one_row(g: &mut BenchmarkGroup<'_, WallTime>, label: &str, count: usize) {
+    let (n, k) = (128, 320);
+    let row: Vec<f32> = (0..k).map(|i| (i % 11) as f32 * 0.1 - 0.5).collect();
+    let weights: Vec<Vec<f32>> = (0..count)
+        .map(|w| (0..n * k).map(|i| ((i * 7 + w) % 19) as f32 * 0.01 - 0.09).collect())
+        .collect();
+    let copies: Vec<Bf16Weights> = weights
+        .iter()
+        .map(|w| Bf16Weights::round_from(MatRef::row_major(w, n, k).unwrap()))
+        .collect();
+    let mut out = vec![0.0f32; n];
+    g.throughput(Throughput::Elements((count * n * k) as u64));
+    g.bench_function(BenchmarkId::new("f32", label), |bch| {
+        bch.iter(|| {
+            for w in &weights {
+                let a = MatRef::row_major(&row, 1, k).unwrap();
+                let b = MatRef::row_major(w, n, k).unwrap().t();
+                let c = MatMut::row_major(&mut out, 1, n).unwrap();
+                sgemm_with_kernel(selected_kernel(), 1.0, a, b, 0.0, c, Epilogue::none()).unwrap();
+            }
+            black_box(&out);
+        })
+    });
+    g.bench_function(BenchmarkId::new("bf16-weights", label), |bch| {
+        bch.iter(|| {
+            for w in &copies {
+                let a = MatRef::row_major(&row, 1, k).unwrap();
+                let c = MatMut::row_major(&mut out, 1, n).unwrap();
+                sgemm_bf16_weights(1.0, a, w, 0.0, c, Epilogue::none()).unwrap();
+            }
+            black_box(&out);
+        })
+    });
+}
+
 fn configure(g: &mut BenchmarkGroup<'_, WallTime>) {
     g.sample_size(10)
         .warm_up_time(Duration::from_millis(200))
@@ -249,6 +292,11 @@ fn bench(cr: &mut Criterion) {
             bench_precision(&mut g, &case, &mut op, &one, precision);
         }
     }
+    g.finish();
+    let mut g = cr.benchmark_group("one_row");
+    configure(&mut g);
+    bench_one_row(&mut g, "hot", 1);
+    bench_one_row(&mut g, "cycled", 48);
     g.finish();
 }
 
