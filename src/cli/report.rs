@@ -56,7 +56,8 @@ impl MemoryParts {
             .memory_estimate(&hinet_optim::OptimizerKind::adam(), batch)
             .map_err(|e| anyhow::anyhow!("{e}"))?;
         Ok(MemoryParts {
-            parameters: e.parameter_bytes,
+            // With a bf16 model's weight copies for its one-row predictions.
+            parameters: e.parameter_bytes.saturating_add(e.bf16_weight_copy_bytes),
             gradients: 0,
             optimizer_state: 0,
             activations: e.activation_bytes / 2,

@@ -40,6 +40,10 @@ pub struct MemoryEstimate {
     pub activation_bytes: u64,
     /// The sum of the four parts above (saturating at `u64::MAX` when the activations do).
     pub total_bytes: u64,
+    /// Inference only: the bf16 copies of the dense weights that a bf16 model's predictions of
+    /// at most 4 rows read (2 bytes per dense parameter, an upper bound: biases are not
+    /// copied); 0 for an f32 model or elements other than f32.
+    pub bf16_weight_copy_bytes: u64,
     /// The configuration key whose parameters (with their optimiser state) take the most memory (e.g. `sparse[0].vocab`, `expert_hidden`, `scenarios`). Activations are
     /// not attributed to a key: when they are most of the total, the batch size matters too.
     pub dominant_key: String,
@@ -58,10 +62,13 @@ impl MemoryEstimate {
         }
     }
 
-    /// The part of this estimate inference needs: parameters, buffers and forward activations
-    /// (no gradients, no optimiser state, activations without their gradients).
+    /// The part of this estimate inference needs: parameters, buffers, a bf16 model's weight
+    /// copies and forward activations (no gradients, no optimiser state, activations without
+    /// their gradients).
     pub fn inference_bytes(&self) -> u64 {
-        self.parameter_bytes.saturating_add(self.activation_bytes / 2)
+        self.parameter_bytes
+            .saturating_add(self.bf16_weight_copy_bytes)
+            .saturating_add(self.activation_bytes / 2)
     }
 }
 
@@ -640,6 +647,11 @@ impl ModelConfig {
             optimizer_bytes,
             activation_bytes,
             total_bytes,
+            bf16_weight_copy_bytes: if self.precision == crate::Precision::Bf16 && eb == 4 {
+                dense_grads.saturating_mul(2)
+            } else {
+                0
+            },
             dominant_key,
             dominant_bytes,
         })

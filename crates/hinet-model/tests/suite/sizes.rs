@@ -5,7 +5,7 @@
 use crate::common::configs::small_config;
 use crate::common::tiny_config;
 use hinet_autograd::{ParamKind, ParamStore};
-use hinet_model::{Architecture, Model, ModelConfig, ModelError, SparseFeature, TrainOptions, Trainer};
+use hinet_model::{Architecture, Model, ModelConfig, ModelError, Precision, SparseFeature, TrainOptions, Trainer};
 use hinet_optim::OptimizerKind;
 use proptest::prelude::*;
 
@@ -51,6 +51,24 @@ proptest! {
             prop_assert_eq!(e8.parameter_bytes, 2 * e.parameter_bytes);
             prop_assert!(e8.activation_bytes > 0);
         }
+        // A bf16 model's inference also holds bf16 copies of its dense weights: 2 bytes per
+        // trainable element outside the embedding tables (none in f32, none for f64).
+        let mut store = ParamStore::<f32>::new();
+        Model::new(&config, &mut store, 0).unwrap();
+        let tables: u64 = store
+            .ids()
+            .filter(|&id| store.name(id).starts_with("input.embedding.field."))
+            .map(|id| store.value(id).len() as u64)
+            .sum();
+        let estimate = |precision| {
+            ModelConfig { precision, ..config.clone() }.memory_estimate(&OptimizerKind::adam(), 16).unwrap()
+        };
+        let (f, b) = (estimate(Precision::F32), estimate(Precision::Bf16));
+        let bf16 = ModelConfig { precision: Precision::Bf16, ..config.clone() };
+        prop_assert_eq!(f.bf16_weight_copy_bytes, 0);
+        prop_assert_eq!(b.bf16_weight_copy_bytes, 2 * (trainable - tables));
+        prop_assert_eq!(b.inference_bytes(), f.inference_bytes() + b.bf16_weight_copy_bytes);
+        prop_assert_eq!(bf16.memory_estimate_with(&OptimizerKind::adam(), 16, 8).unwrap().bf16_weight_copy_bytes, 0);
     }
 }
 
