@@ -180,8 +180,10 @@ impl<F: Float> Model<F> {
 
     /// Predicted probabilities `[n, T]` for each row's own scenario, without recording a
     /// backward pass. `&self`: several threads may predict with one model at once, each with
-    /// its own `ws`, whose buffers the next call reuses (`Workspace::default()` to start). A
-    /// NaN or infinite prediction is an error ([`ModelError::NonFinitePredictions`] names the
+    /// its own `ws`, whose buffers the next call reuses (`Workspace::default()` to start). With
+    /// bf16 products, predictions of at most 4 rows read bf16 copies of the weights that `ws`
+    /// keeps (half the dense weights' bytes per workspace; made again when a weight changes).
+    /// A NaN or infinite prediction is an error ([`ModelError::NonFinitePredictions`] names the
     /// rows).
     pub fn predict(
         &self,
