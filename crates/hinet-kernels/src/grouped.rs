@@ -66,7 +66,8 @@ pub fn gemm_grouped<T: Gemm>(problems: &mut [GemmProblem<'_, T>]) -> Result<(), 
         |p: &mut GemmProblem<'_, T>| T::gemm_in(p.precision, p.alpha, p.a, p.b, p.beta, p.c.reborrow(), p.epilogue);
     // Size first, as the driver does for one product: a group too small to split (a one-row
     // prediction's experts) runs here. Waking a sleeping worker costs more than such a group
-    // takes (on a VM, where an idle vCPU must be woken by the hypervisor, over 100 us).
+    // takes: on a 2-core VM, one row on two threads took 326-493 us with its groups sent to
+    // the pool, 284 us with them kept here (docs/benchmarks.md).
     let flops = problems.iter().fold(0usize, |sum, p| sum.saturating_add(flops_of(p)));
     if problems.len() < 2 || flops < crate::driver::PAR_MIN_FLOPS {
         return problems.iter_mut().try_for_each(run);
