@@ -80,12 +80,9 @@ fn batch_and_alone(
         labels: None,
     };
     let all = model.predict(store, &batch, &mut Workspace::default()).unwrap();
-    let fields = data.sparse.len() / ROWS;
     let mut alone = Array2::zeros(all.raw_dim());
     for r in 0..ROWS {
-        let s = data.scenario[r];
-        let offsets: Vec<usize> = (0..=scenarios).map(|m| usize::from(m > s)).collect();
-        let sparse: Vec<usize> = (0..fields).map(|f| data.sparse[f * ROWS + r]).collect();
+        let (offsets, sparse) = single_row(scenarios, &data.scenario, &data.sparse, r);
         let one = ModelInput {
             rows: 1,
             scenario: &data.scenario[r..=r],
@@ -97,6 +94,14 @@ fn batch_and_alone(
         alone.row_mut(r).assign(&model.predict(store, &one, ws).unwrap().row(0));
     }
     (all, alone)
+}
+
+/// Scenario offsets and field-major ids of row `r` of a batch of `rows` rows, as a batch of one.
+fn single_row(scenarios: usize, scenario: &[usize], sparse: &[usize], r: usize) -> (Vec<usize>, Vec<usize>) {
+    let rows = scenario.len();
+    let offsets = (0..=scenarios).map(|m| usize::from(m > scenario[r])).collect();
+    let ids = (0..sparse.len() / rows).map(|f| sparse[f * rows + r]).collect();
+    (offsets, ids)
 }
 
 fn largest_difference(a: &Array2<f32>, b: &Array2<f32>) -> f32 {
@@ -146,5 +151,47 @@ fn a_row_alone_is_predicted_as_in_a_batch_in_f32_and_bf16() {
     assert!(
         diff > 1e-4,
         "bf16 predictions equal the f32 ones ({diff}): nothing was rounded"
+    );
+}
+
+/// Through the trainer: an optimiser step between two one-row predictions of a bf16 model (the
+/// trainer's one workspace holding the copies) gives the new weights' prediction, as a batch
+/// prediction after the step does. Guards the path by which optimisers write parameters.
+#[test]
+fn a_bf16_trainers_one_row_prediction_follows_its_optimiser_steps() {
+    use crate::common::data;
+    use hinet_model::{TrainOptions, Trainer};
+    let config = config(Precision::Bf16);
+    let d = data::<f32>();
+    let mut small = config.clone();
+    // The hand-made batch's ids and features (vocabularies of 6 and 5, one dense column).
+    small.sparse = tiny_config().sparse;
+    small.dense = tiny_config().dense;
+    let mut trainer = Trainer::<f32>::new(&small, 5, &TrainOptions::default()).unwrap();
+    let batch = d.input();
+    let alone = |trainer: &mut Trainer<f32>, r: usize| {
+        let (offsets, sparse) = single_row(small.scenarios.len(), &d.scenario, &d.sparse, r);
+        let one = ModelInput {
+            rows: 1,
+            scenario: &d.scenario[r..=r],
+            scenario_offsets: &offsets,
+            sparse: &sparse,
+            dense: d.dense.slice(ndarray::s![r..=r, ..]),
+            labels: None,
+        };
+        trainer.predict(&one).unwrap().row(0).to_owned()
+    };
+    let before = alone(&mut trainer, 4);
+    for _ in 0..3 {
+        trainer.step(&batch).unwrap();
+    }
+    let after = alone(&mut trainer, 4);
+    let whole = trainer.predict(&batch).unwrap();
+    let moved = (&after - &before).iter().map(|v| v.abs()).fold(0.0f32, f32::max);
+    assert!(moved > 1e-4, "three steps did not change the prediction ({moved})");
+    let diff = (&after - &whole.row(4)).iter().map(|v| v.abs()).fold(0.0f32, f32::max);
+    assert!(
+        diff <= 2e-5,
+        "after the steps, the row alone differs from the batch by {diff}"
     );
 }
