@@ -16,6 +16,15 @@ use hinet_kernels::{Bf16Weights, MatRef};
 /// Most rows a product may have and still read bf16 weights (the kernels' few-rows path).
 pub(crate) const FEW_ROWS: usize = 4;
 
+/// A bias as `f32` for a product with bf16 weights: `Some(None)` without a bias, `None` when
+/// the elements are not `f32` (the path does not apply).
+pub(crate) fn f32_bias<F: Float>(bias: Option<&[F]>) -> Option<Option<&[f32]>> {
+    match bias {
+        None => Some(None),
+        Some(b) => F::as_f32(b).map(Some),
+    }
+}
+
 /// bf16 copies of weight parameters, by parameter index.
 #[derive(Default)]
 pub(crate) struct Bf16WeightCache {

@@ -39,13 +39,12 @@ impl Bf16Weights {
     /// enough (a cache refreshed after every optimiser step allocates once).
     pub fn assign(&mut self, w: MatRef<'_, f32>) {
         let (rows, cols) = (w.rows(), w.cols());
-        self.bits.clear();
-        self.bits.reserve(rows * cols);
         let (rs, cs) = (w.row_stride(), w.col_stride());
         let data = w.as_slice();
         // Each row in the few-rows kernels' layout ([`small_m::bf16_index`]).
+        self.bits.clear();
         self.bits.resize(rows * cols, 0);
-        for (i, row) in self.bits.chunks_exact_mut(cols.max(1)).enumerate().take(rows) {
+        for (i, row) in self.bits.chunks_exact_mut(cols.max(1)).enumerate() {
             for j in 0..cols {
                 row[bf16_index(cols, j)] = bf16_bits(data[i * rs + j * cs]);
             }
@@ -72,9 +71,10 @@ impl Bf16Weights {
 }
 
 /// `C = act(alpha * bf16(A) * W^T + beta * C + bias)` with `W` in bf16: A (`m x in`) rounded
-/// to bf16 (into a buffer of this thread's, grown once), products exact, sums in `f32`. Made for a few rows (`m <= 4` per
-/// pass; more rows run in passes of 4, correct but without the blocked GEMM's reuse). A's
-/// rows and C's rows must be contiguous (column stride 1), else [`GemmError::Layout`].
+/// to bf16 (into a buffer of this thread's, grown once), products exact, sums in `f32`. Made
+/// for a few rows (`m <= 4` per pass; more rows run in passes of 4, correct but without the
+/// blocked GEMM's reuse). A's rows and C's rows must be contiguous (column stride 1), else
+/// [`GemmError::Layout`].
 pub fn sgemm_bf16_weights(
     alpha: f32,
     a: MatRef<'_, f32>,

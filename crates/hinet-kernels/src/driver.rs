@@ -172,13 +172,19 @@ pub(crate) fn takes_few_rows_path(a: &MatRef<'_, f32>, b: &MatRef<'_, f32>, c: &
     p.m > 0 && p.n > 0 && p.k > 0 && small_m::applies(&p)
 }
 
+/// `2 m n k`, the flops of an `m x k` by `k x n` product (saturating), which the split
+/// thresholds compare against [`PAR_MIN_FLOPS`].
+pub(crate) fn flops(m: usize, n: usize, k: usize) -> usize {
+    2usize.saturating_mul(m).saturating_mul(n).saturating_mul(k)
+}
+
 /// Splits the product over rayon workers (or not) and runs it.
 ///
 /// # Safety
 /// `p` must describe valid, in-bounds views with `m, n, k >= 1`, `C` not
 /// aliasing A, B or the bias.
 pub(crate) unsafe fn run(spec: &KernelSpec, p: &Problem) {
-    let flops = 2usize.saturating_mul(p.m).saturating_mul(p.n).saturating_mul(p.k);
+    let flops = flops(p.m, p.n, p.k);
     // Size first: a small product never asks rayon for its pool (which would start the global one).
     let threads = if flops < PAR_MIN_FLOPS {
         1

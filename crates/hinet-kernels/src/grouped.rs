@@ -6,10 +6,11 @@
 //! the workers, and each problem still splits over its own macro-tiles when
 //! it is large enough, so both small and large groups keep every core busy.
 
+use crate::driver::{self, check_shapes};
 use crate::epilogue::Epilogue;
 use crate::error::GemmError;
 use crate::view::{MatMut, MatRef};
-use crate::{Gemm, Precision, driver::check_shapes};
+use crate::{Gemm, Precision};
 use rayon::prelude::*;
 
 /// One product of a group: `C = act(alpha op(A) op(B) + beta C + bias)`.
@@ -68,19 +69,13 @@ pub fn gemm_grouped<T: Gemm>(problems: &mut [GemmProblem<'_, T>]) -> Result<(), 
     // prediction's experts) runs here. Waking a sleeping worker costs more than such a group
     // takes: on a 2-core VM, one row on two threads took 326-493 us with its groups sent to
     // the pool, 284 us with them kept here (docs/benchmarks.md).
-    let flops = problems.iter().fold(0usize, |sum, p| sum.saturating_add(flops_of(p)));
-    if problems.len() < 2 || flops < crate::driver::PAR_MIN_FLOPS {
+    let flops = problems.iter().fold(0usize, |sum, p| {
+        sum.saturating_add(driver::flops(p.c.rows(), p.c.cols(), p.a.cols()))
+    });
+    if problems.len() < 2 || flops < driver::PAR_MIN_FLOPS {
         return problems.iter_mut().try_for_each(run);
     }
     problems.par_iter_mut().try_for_each(run)
-}
-
-/// The multiply-adds of a problem, times two.
-fn flops_of<T>(p: &GemmProblem<'_, T>) -> usize {
-    2usize
-        .saturating_mul(p.c.rows())
-        .saturating_mul(p.c.cols())
-        .saturating_mul(p.a.cols())
 }
 
 /// [`gemm_grouped`] for `f32`, with the selected SIMD kernel.

@@ -10,7 +10,7 @@
 
 use super::linear::mask_gradient;
 use super::{Backward, OrBug};
-use crate::bf16_weights::FEW_ROWS;
+use crate::bf16_weights::{FEW_ROWS, f32_bias};
 use crate::error::{AutogradError, Result};
 use crate::float::{Float, gemm_group, gemm_mat, mat_ref};
 use crate::tape::{BackwardCtx, ForwardCtx, NodeId};
@@ -134,10 +134,8 @@ fn few_rows_bf16<F: Float>(
     let (Some(x), Some(ys)) = (F::as_f32(x), y.as_slice_mut().and_then(F::as_f32_mut)) else {
         return false;
     };
-    let bias = match bias.map(F::as_f32) {
-        None => None,
-        Some(Some(b)) => Some(b),
-        Some(None) => return false,
+    let Some(bias) = f32_bias(bias) else {
+        return false;
     };
     let Some(weights) = ctx.bf16_weights(w, k, out, inp) else {
         return false;

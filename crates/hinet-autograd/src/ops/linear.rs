@@ -9,7 +9,7 @@
 
 use super::matmul::as_matrix;
 use super::{Backward, OrBug};
-use crate::bf16_weights::FEW_ROWS;
+use crate::bf16_weights::{FEW_ROWS, f32_bias};
 use crate::error::{AutogradError, Result};
 use crate::float::Float;
 use crate::parallel::rows_of;
@@ -91,10 +91,8 @@ pub(crate) fn few_rows_bf16<F: Float>(
     ) else {
         return false;
     };
-    let bias = match bias.map(F::as_f32) {
-        None => None,
-        Some(Some(b)) => Some(b),
-        Some(None) => return false,
+    let Some(bias) = f32_bias(bias) else {
+        return false;
     };
     let Some(weights) = ctx.bf16_weights(w, 1, out, inp) else {
         return false;
