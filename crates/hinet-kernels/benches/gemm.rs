@@ -24,8 +24,8 @@
 use criterion::measurement::WallTime;
 use criterion::{BenchmarkGroup, BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
 use hinet_kernels::{
-    Bf16Weights, Epilogue, MatMut, MatRef, Precision, bf16_native, selected_kernel, sgemm_bf16_weights, sgemm_in,
-    sgemm_with_kernel,
+    Bf16Weights, Epilogue, KernelKind, MatMut, MatRef, Precision, bf16_native, selected_kernel, sgemm_bf16_weights,
+    sgemm_in, sgemm_with_kernel,
 };
 use std::hint::black_box;
 use std::time::Duration;
@@ -241,6 +241,26 @@ fn bench_one_row(g: &mut BenchmarkGroup<'_, WallTime>, label: &str, count: usize
     });
 }
 
+/// Packing one block the transposing way (rows contiguous along k, as `x` and `W^T` are):
+/// `r`-row panels of an `n x k` block, the portable loop against the AVX2 packer.
+fn bench_pack(g: &mut BenchmarkGroup<'_, WallTime>, r: usize, n: usize, k: usize) {
+    let src: Vec<f32> = (0..n * k).map(|i| (i % 23) as f32 * 0.1).collect();
+    g.throughput(Throughput::Bytes((n * k * 4) as u64));
+    let label = format!("r{r}_{n}x{k}");
+    let mut dst = vec![0.0f32; n.div_ceil(r) * r * k];
+    for (name, simd) in [("portable", false), ("avx2", true)] {
+        if simd && !KernelKind::Avx2.is_available() {
+            continue;
+        }
+        g.bench_function(BenchmarkId::new(name, &label), |bch| {
+            bch.iter(|| {
+                hinet_kernels::testing::pack_panels(r, simd, n, k, &src, k, 1, &mut dst).unwrap();
+                black_box(&dst);
+            })
+        });
+    }
+}
+
 fn configure(g: &mut BenchmarkGroup<'_, WallTime>) {
     g.sample_size(10)
         .warm_up_time(Duration::from_millis(200))
@@ -297,6 +317,14 @@ fn bench(cr: &mut Criterion) {
     configure(&mut g);
     bench_one_row(&mut g, "hot", 1);
     bench_one_row(&mut g, "cycled", 48);
+    g.finish();
+    let mut g = cr.benchmark_group("pack");
+    configure(&mut g);
+    // The AVX2 tile's A block (MR = 6) and B block (NR = 16) of a 320-wide layer; the AVX-512
+    // tile's (12, 32).
+    for (r, n) in [(6, 96), (16, 128), (12, 96), (32, 128)] {
+        bench_pack(&mut g, r, n, 320);
+    }
     g.finish();
 }
 

@@ -21,6 +21,7 @@ mod error;
 mod grouped;
 mod kernel;
 mod pack;
+mod pack_avx2;
 mod precision;
 mod small_m;
 mod view;
@@ -314,6 +315,81 @@ pub mod testing {
         c: &mut crate::MatMut<'_, f32>,
     ) -> bool {
         crate::driver::takes_few_rows_path(a, b, c)
+    }
+
+    /// Packs an `n x k` operand (`src[i * s_n + kk * s_k]`) into micro-panels of `r` rows in
+    /// `dst` (at least `n.div_ceil(r) * r * k` floats), as the driver does, with the AVX2
+    /// packer (`simd = true`; [`GemmError::KernelUnavailable`] without AVX2) or the portable
+    /// loop. `r` is one of the tiles' sizes: 4, 6, 8, 12, 16, 32.
+    #[allow(clippy::too_many_arguments)]
+    pub fn pack_panels(
+        r: usize,
+        simd: bool,
+        n: usize,
+        k: usize,
+        src: &[f32],
+        s_n: usize,
+        s_k: usize,
+        dst: &mut [f32],
+    ) -> Result<(), GemmError> {
+        let f = packer(r, simd)?;
+        let last = match (n.checked_sub(1), k.checked_sub(1)) {
+            (Some(i), Some(kk)) => i
+                .checked_mul(s_n)
+                .zip(kk.checked_mul(s_k))
+                .and_then(|(a, b)| a.checked_add(b)),
+            _ => Some(0),
+        };
+        let short_src = n > 0 && k > 0 && last.is_none_or(|l| l >= src.len());
+        let need = n.div_ceil(r).checked_mul(r * k);
+        if short_src || need.is_none_or(|need| dst.len() < need) {
+            return Err(GemmError::OutOfBounds {
+                rows: n,
+                cols: k,
+                row_stride: s_n,
+                col_stride: s_k,
+                needed: if short_src {
+                    last.map_or(usize::MAX, |l| l + 1)
+                } else {
+                    need.unwrap_or(usize::MAX)
+                },
+                len: if short_src { src.len() } else { dst.len() },
+            });
+        }
+        // SAFETY: every read index is at most `last` < src.len(), and dst holds the panels
+        // (both checked above).
+        unsafe { f(n, k, src.as_ptr(), s_n, s_k, dst.as_mut_ptr()) };
+        Ok(())
+    }
+
+    fn packer(r: usize, simd: bool) -> Result<kernel::PackFn, GemmError> {
+        use crate::pack::pack_panels as portable;
+        let layout = || GemmError::Layout("panel size must be one of 4, 6, 8, 12, 16, 32");
+        if !simd {
+            return match r {
+                4 => Ok(portable::<4>),
+                6 => Ok(portable::<6>),
+                8 => Ok(portable::<8>),
+                12 => Ok(portable::<12>),
+                16 => Ok(portable::<16>),
+                32 => Ok(portable::<32>),
+                _ => Err(layout()),
+            };
+        }
+        #[cfg(target_arch = "x86_64")]
+        if KernelKind::Avx2.is_available() {
+            use crate::pack_avx2::pack_panels_avx2 as avx2;
+            return match r {
+                4 => Ok(avx2::<4>),
+                6 => Ok(avx2::<6>),
+                8 => Ok(avx2::<8>),
+                12 => Ok(avx2::<12>),
+                16 => Ok(avx2::<16>),
+                32 => Ok(avx2::<32>),
+                _ => Err(layout()),
+            };
+        }
+        Err(GemmError::KernelUnavailable(KernelKind::Avx2))
     }
 
     use crate::dispatch::KernelKind;

@@ -88,25 +88,6 @@ pub(crate) unsafe fn pack_panels<const R: usize>(
     }
 }
 
-/// [`pack_panels`] compiled with AVX2 (256-bit copies and shuffles where the baseline has
-/// 128-bit ones): the AVX2 kernel's packer, the same values in the same places.
-///
-/// # Safety
-/// As [`pack_panels`], and the CPU has AVX2.
-#[cfg(target_arch = "x86_64")]
-#[target_feature(enable = "avx2")]
-pub(crate) unsafe fn pack_panels_avx2<const R: usize>(
-    n: usize,
-    k: usize,
-    src: *const f32,
-    s_n: usize,
-    s_k: usize,
-    dst: *mut f32,
-) {
-    // SAFETY: forwarded contract.
-    unsafe { pack_panels::<R>(n, k, src, s_n, s_k, dst) }
-}
-
 /// [`pack_panels`], then every packed value rounded to bfloat16 (kept as the `f32` of equal
 /// value): the operands of the emulated bf16 path, which the `f32` microkernels multiply. The
 /// rounding is a second pass over the packed panel, which is contiguous and still in cache: a
@@ -125,8 +106,19 @@ pub(crate) unsafe fn pack_panels_bf16_rounded<const R: usize>(
 ) {
     // SAFETY: forwarded contract.
     unsafe { pack_panels::<R>(n, k, src, s_n, s_k, dst) };
-    // SAFETY: pack_panels wrote exactly these n.div_ceil(R) * R * k floats.
-    let packed = unsafe { std::slice::from_raw_parts_mut(dst, n.div_ceil(R) * R * k) };
+    // SAFETY: pack_panels wrote exactly these floats.
+    unsafe { round_packed(dst, n.div_ceil(R) * R * k) };
+}
+
+/// Rounds `len` packed floats at `dst` to bfloat16 in place (the second pass of the
+/// bf16-rounded packers).
+///
+/// # Safety
+/// `dst` readable and writable for `len` initialised floats.
+#[inline(always)]
+pub(crate) unsafe fn round_packed(dst: *mut f32, len: usize) {
+    // SAFETY: the caller's contract.
+    let packed = unsafe { std::slice::from_raw_parts_mut(dst, len) };
     for v in packed {
         *v = crate::precision::round_to_bf16(*v);
     }

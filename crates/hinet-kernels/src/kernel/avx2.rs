@@ -20,8 +20,8 @@ pub(crate) fn spec() -> Option<KernelSpec> {
         mr: MR,
         nr: NR,
         kernel,
-        pack_a: crate::pack::pack_panels_avx2::<MR>,
-        pack_b: crate::pack::pack_panels_avx2::<NR>,
+        pack_a: crate::pack_avx2::pack_panels_avx2::<MR>,
+        pack_b: crate::pack_avx2::pack_panels_avx2::<NR>,
         kind: crate::dispatch::KernelKind::Avx2,
         k_per_slot: 1,
     })

@@ -24,11 +24,25 @@ pub(crate) fn spec() -> Option<KernelSpec> {
         mr: MR,
         nr: NR,
         kernel,
-        pack_a: crate::pack::pack_panels::<MR>,
-        pack_b: crate::pack::pack_panels::<NR>,
+        pack_a: packers().0,
+        pack_b: packers().1,
         kind: crate::dispatch::KernelKind::Avx512,
         k_per_slot: 1,
     })
+}
+
+/// The packers for this tile: the AVX2 transposing packer (every AVX-512 CPU has AVX2; the
+/// check keeps its contract explicit), else the baseline loop.
+#[cfg(target_arch = "x86_64")]
+pub(crate) fn packers() -> (super::PackFn, super::PackFn) {
+    if is_x86_feature_detected!("avx2") {
+        (
+            crate::pack_avx2::pack_panels_avx2::<MR>,
+            crate::pack_avx2::pack_panels_avx2::<NR>,
+        )
+    } else {
+        (crate::pack::pack_panels::<MR>, crate::pack::pack_panels::<NR>)
+    }
 }
 
 #[cfg(not(target_arch = "x86_64"))]

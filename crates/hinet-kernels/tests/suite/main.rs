@@ -12,5 +12,6 @@ mod bf16_weights;
 mod correctness;
 mod determinism;
 mod microkernel_twins;
+mod pack;
 mod proptest_shapes;
 mod small_m;
