@@ -241,12 +241,14 @@ fn bench_one_row(g: &mut BenchmarkGroup<'_, WallTime>, label: &str, count: usize
     });
 }
 
-/// Packing one block the transposing way (rows contiguous along k, as `x` and `W^T` are):
-/// `r`-row panels of an `n x k` block, the portable loop against the AVX2 packer.
-fn bench_pack(g: &mut BenchmarkGroup<'_, WallTime>, r: usize, n: usize, k: usize) {
+/// Packing one `n x k` block into `r`-row panels, the portable loop against the AVX2 packer:
+/// the transposing way (`along_k`: rows contiguous along k, as `x` and `W^T` are) or by
+/// straight copies (columns contiguous, as `X` is in a weight gradient's B).
+fn bench_pack(g: &mut BenchmarkGroup<'_, WallTime>, r: usize, n: usize, k: usize, along_k: bool) {
     let src: Vec<f32> = (0..n * k).map(|i| (i % 23) as f32 * 0.1).collect();
+    let (s_n, s_k) = if along_k { (k, 1) } else { (1, n) };
     g.throughput(Throughput::Bytes((n * k * 4) as u64));
-    let label = format!("r{r}_{n}x{k}");
+    let label = format!("r{r}_{n}x{k}_{}", if along_k { "transposing" } else { "straight" });
     let mut dst = vec![0.0f32; n.div_ceil(r) * r * k];
     for (name, simd) in [("portable", false), ("avx2", true)] {
         if simd && !KernelKind::Avx2.is_available() {
@@ -254,7 +256,7 @@ fn bench_pack(g: &mut BenchmarkGroup<'_, WallTime>, r: usize, n: usize, k: usize
         }
         g.bench_function(BenchmarkId::new(name, &label), |bch| {
             bch.iter(|| {
-                hinet_kernels::testing::pack_panels(r, simd, n, k, &src, k, 1, &mut dst).unwrap();
+                hinet_kernels::testing::pack_panels(r, simd, n, k, &src, s_n, s_k, &mut dst).unwrap();
                 black_box(&dst);
             })
         });
@@ -323,8 +325,9 @@ fn bench(cr: &mut Criterion) {
     // The AVX2 tile's A block (MR = 6) and B block (NR = 16) of a 320-wide layer; the AVX-512
     // tile's (12, 32).
     for (r, n) in [(6, 96), (16, 128), (12, 96), (32, 128)] {
-        bench_pack(&mut g, r, n, 320);
+        bench_pack(&mut g, r, n, 320, true);
     }
+    bench_pack(&mut g, 16, 320, 256, false);
     g.finish();
 }
 
