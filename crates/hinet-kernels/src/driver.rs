@@ -103,9 +103,13 @@ pub(crate) fn check_shapes<T>(
     Ok((m, n, k))
 }
 
-/// `C = act(alpha op(A) op(B) + beta C + bias)` with kernel `spec`.
+/// `C = act(alpha op(A) op(B) + beta C + bias)` with kernel `spec`; `few_columns` lets a
+/// product of at most [`small_m::FEW_COLUMNS`] columns run as dot products (`f32` operands
+/// only: that path does not round them).
+#[allow(clippy::too_many_arguments)]
 pub(crate) fn sgemm_with_spec(
     spec: &KernelSpec,
+    few_columns: bool,
     alpha: f32,
     a: MatRef<'_, f32>,
     b: MatRef<'_, f32>,
@@ -133,6 +137,11 @@ pub(crate) fn sgemm_with_spec(
         unsafe { small_m::run(spec.kind, false, &p) };
         return Ok(());
     }
+    if few_columns && small_m::applies_columns(&p) {
+        // SAFETY: as below; `applies_columns` checked the strides the path needs.
+        unsafe { run_few_columns(spec.kind, false, &p) };
+        return Ok(());
+    }
     // SAFETY: p was built from checked views; `c` is exclusively borrowed for
     // the duration of the call.
     unsafe { run(spec, &p) };
@@ -140,12 +149,14 @@ pub(crate) fn sgemm_with_spec(
 }
 
 /// `C = act(alpha op(A) op(B) + beta C + bias)` through the few-rows path of `kind` (its SIMD
-/// body, or with `twin` its portable twin), for the tests; `Ok(false)` when the shapes or
-/// strides are not the path's (nothing is computed then).
+/// body, or with `twin` its portable twin), or with `few_columns` through that path's use for
+/// few columns and any rows, for the tests; `Ok(false)` when the shapes or strides are not the
+/// path's (nothing is computed then).
 #[allow(clippy::too_many_arguments)]
-pub(crate) fn sgemm_small_m(
+pub(crate) fn sgemm_dot_path(
     kind: crate::dispatch::KernelKind,
     twin: bool,
+    few_columns: bool,
     alpha: f32,
     a: MatRef<'_, f32>,
     b: MatRef<'_, f32>,
@@ -158,12 +169,48 @@ pub(crate) fn sgemm_small_m(
     }
     let (m, n, k) = check_shapes(&a, &b, &c, &epi)?;
     let p = Problem::of(alpha, &a, &b, beta, &mut c, &epi);
-    if m == 0 || n == 0 || k == 0 || !small_m::applies(&p) {
+    let applies = if few_columns {
+        small_m::applies_columns(&p)
+    } else {
+        small_m::applies(&p)
+    };
+    if m == 0 || n == 0 || k == 0 || !applies {
         return Ok(false);
     }
     // SAFETY: checked views, the path's layout checked, `kind` available on this CPU.
-    unsafe { small_m::run(kind, twin, &p) };
+    unsafe {
+        if few_columns {
+            run_few_columns(kind, twin, &p);
+        } else {
+            small_m::run(kind, twin, &p);
+        }
+    }
     Ok(true)
+}
+
+/// A product of few columns ([`small_m::applies_columns`]) as dot products, its rows split
+/// among rayon workers in blocks of [`small_m::SMALL_M`] when it is large enough.
+///
+/// # Safety
+/// As [`run`], and `applies_columns(p)`.
+pub(crate) unsafe fn run_few_columns(kind: crate::dispatch::KernelKind, twin: bool, p: &Problem) {
+    let blocks = p.m.div_ceil(small_m::SMALL_M);
+    let tasks = if flops(p.m, p.n, p.k) < PAR_MIN_FLOPS {
+        1
+    } else {
+        rayon::current_num_threads().min(blocks)
+    };
+    let rows = |t: usize| {
+        let from = (t * blocks / tasks * small_m::SMALL_M).min(p.m);
+        let to = ((t + 1) * blocks / tasks * small_m::SMALL_M).min(p.m);
+        // SAFETY: the tasks' row ranges partition C's rows; forwarded contract.
+        unsafe { small_m::run_rows(kind, twin, p, from, to) };
+    };
+    if tasks <= 1 {
+        rows(0);
+    } else {
+        par_range(0, tasks, &rows);
+    }
 }
 
 /// Whether `C = op(A) op(B)` over these views takes the few-rows path (for the tests).

@@ -194,7 +194,7 @@ pub fn sgemm_bf16_with_kernel(
     c: MatMut<'_, f32>,
     epi: Epilogue<'_, f32>,
 ) -> Result<(), GemmError> {
-    run_spec(kernel::bf16_spec(kind), kind, alpha, a, b, beta, c, epi)
+    run_spec(kernel::bf16_spec(kind), false, kind, alpha, a, b, beta, c, epi)
 }
 
 /// Whether bf16 products run natively (`vdpbf16ps`): the selected kernel is AVX-512 and the
@@ -214,14 +214,15 @@ pub fn sgemm_with_kernel(
     c: MatMut<'_, f32>,
     epi: Epilogue<'_, f32>,
 ) -> Result<(), GemmError> {
-    run_spec(kernel::spec(kind), kind, alpha, a, b, beta, c, epi)
+    run_spec(kernel::spec(kind), true, kind, alpha, a, b, beta, c, epi)
 }
 
 /// Runs the product with `spec`, the spec of `kind` for some precision (`None`: this CPU
-/// cannot run `kind`).
+/// cannot run `kind`); `f32` products (`few_columns`) may take the few-columns path.
 #[allow(clippy::too_many_arguments)]
 fn run_spec(
     spec: Option<kernel::KernelSpec>,
+    few_columns: bool,
     kind: KernelKind,
     alpha: f32,
     a: MatRef<'_, f32>,
@@ -231,7 +232,7 @@ fn run_spec(
     epi: Epilogue<'_, f32>,
 ) -> Result<(), GemmError> {
     let spec = spec.ok_or(GemmError::KernelUnavailable(kind))?;
-    driver::sgemm_with_spec(&spec, alpha, a, b, beta, c, epi)
+    driver::sgemm_with_spec(&spec, few_columns, alpha, a, b, beta, c, epi)
 }
 
 /// `C = act(alpha * op(A) * op(B) + beta * C + bias)` in `f64`, via `matrixmultiply`.
@@ -268,7 +269,24 @@ pub mod testing {
         c: crate::MatMut<'_, f32>,
         epi: crate::Epilogue<'_, f32>,
     ) -> Result<bool, crate::GemmError> {
-        crate::driver::sgemm_small_m(kind, twin, alpha, a, b, beta, c, epi)
+        crate::driver::sgemm_dot_path(kind, twin, false, alpha, a, b, beta, c, epi)
+    }
+
+    /// The few-columns path (`n <= 8`, any `m`; A's rows, `op(B)`'s columns and C's rows
+    /// contiguous) of `kind`, or its portable twin; `Ok(false)` when the product is not that
+    /// path's.
+    #[allow(clippy::too_many_arguments)]
+    pub fn run_few_columns(
+        kind: crate::KernelKind,
+        twin: bool,
+        alpha: f32,
+        a: crate::MatRef<'_, f32>,
+        b: crate::MatRef<'_, f32>,
+        beta: f32,
+        c: crate::MatMut<'_, f32>,
+        epi: crate::Epilogue<'_, f32>,
+    ) -> Result<bool, crate::GemmError> {
+        crate::driver::sgemm_dot_path(kind, twin, true, alpha, a, b, beta, c, epi)
     }
 
     /// A bf16 product through the bf16-pair layout and the driver, with the AVX512-BF16 kernel
@@ -288,7 +306,7 @@ pub mod testing {
         } else {
             kernel::avx512_bf16::spec().ok_or(GemmError::KernelUnavailable(KernelKind::Avx512))?
         };
-        crate::driver::sgemm_with_spec(&spec, alpha, a, b, beta, c, epi)
+        crate::driver::sgemm_with_spec(&spec, false, alpha, a, b, beta, c, epi)
     }
 
     /// [`crate::sgemm_bf16_weights`] through the few-rows body of `kind` (`twin = false`) or

@@ -24,6 +24,13 @@ use crate::precision::bf16_to_f32;
 /// Most rows of A this path takes.
 pub(crate) const SMALL_M: usize = 4;
 
+/// Most columns of `op(B)` for which a product with many rows runs through this path too,
+/// [`SMALL_M`] rows at a time ([`run_rows`]): a gate's logits (one column per expert) and a
+/// tower's logit (one column). The blocked path would pack all of A to fill at most 8 of a
+/// tile's 16 (AVX2) or 32 (AVX-512) columns; here A is read in place, once, and the few
+/// weight columns stay in L1.
+pub(crate) const FEW_COLUMNS: usize = 8;
+
 /// Accumulator lanes per row and column: one AVX-512 register, two AVX2 registers.
 const LANES: usize = 16;
 
@@ -31,6 +38,38 @@ const LANES: usize = 16;
 /// rows each contiguous.
 pub(crate) fn applies(p: &Problem) -> bool {
     p.m <= SMALL_M && p.csa == 1 && p.rsb == 1 && p.csc == 1
+}
+
+/// Whether `p` takes the few-columns use of this path ([`run_rows`]): at most
+/// [`FEW_COLUMNS`] columns, with the layout of [`applies`].
+pub(crate) fn applies_columns(p: &Problem) -> bool {
+    p.n <= FEW_COLUMNS && p.csa == 1 && p.rsb == 1 && p.csc == 1
+}
+
+/// Rows `i0..i1` of `p`, [`SMALL_M`] at a time, through [`run`]. Every element of C is the
+/// same dot product, summed the same way, whichever block its row falls in, so the result
+/// does not depend on how rows are split among threads, and a row equals that row computed
+/// alone.
+///
+/// # Safety
+/// As [`run`], with any `m`; `i0 <= i1 <= m`, and no other thread touches those rows of C.
+pub(crate) unsafe fn run_rows(kind: KernelKind, twin: bool, p: &Problem, i0: usize, i1: usize) {
+    let mut r0 = i0;
+    while r0 < i1 {
+        let m = SMALL_M.min(i1 - r0);
+        // SAFETY: rows r0..r0 + m < i1 <= m of A and C, the caller's views.
+        let rows = unsafe {
+            Problem {
+                m,
+                a: p.a.add(r0 * p.rsa),
+                c: p.c.add(r0 * p.rsc),
+                ..*p
+            }
+        };
+        // SAFETY: a few-rows problem over rows of the caller's views, layout unchanged.
+        unsafe { run(kind, twin, &rows) };
+        r0 += m;
+    }
 }
 
 /// k-values per group of the bf16 weight layout (see [`bf16_index`]).
