@@ -6,7 +6,8 @@
 //! [`Epilogue`] of bias and [`Activation`]; [`sgemm_grouped`] for many products at once;
 //! [`dgemm`] for `f64`; [`selected_kernel`] says which [`KernelKind`] runs. Products of at
 //! most 4 rows times a transposed row-major weight (one row of a prediction) skip packing and
-//! read the weight in place (docs/kernels.md, "A few rows"); [`sgemm_bf16_weights`] reads it
+//! read the weight in place (docs/kernels.md, "A few rows"), as do `f32` products of at most 8
+//! columns, 4 rows at a time (a gate's logits); [`sgemm_bf16_weights`] reads it
 //! from a [`Bf16Weights`] copy, half the bytes (a bf16 model's one-row prediction).
 
 #![deny(unsafe_op_in_unsafe_fn)]
