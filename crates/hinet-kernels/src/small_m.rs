@@ -57,7 +57,7 @@ pub(crate) unsafe fn run_rows(kind: KernelKind, twin: bool, p: &Problem, i0: usi
     let mut r0 = i0;
     while r0 < i1 {
         let m = SMALL_M.min(i1 - r0);
-        // SAFETY: rows r0..r0 + m < i1 <= m of A and C, the caller's views.
+        // SAFETY: rows r0..r0 + m <= i1 <= p.m of A and C: inside the caller's views.
         let rows = unsafe {
             Problem {
                 m,
