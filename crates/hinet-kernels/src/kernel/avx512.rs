@@ -20,12 +20,13 @@ pub(crate) const NR: usize = 32;
 
 #[cfg(target_arch = "x86_64")]
 pub(crate) fn spec() -> Option<KernelSpec> {
+    let (pack_a, pack_b) = packers();
     Some(KernelSpec {
         mr: MR,
         nr: NR,
         kernel,
-        pack_a: packers().0,
-        pack_b: packers().1,
+        pack_a,
+        pack_b,
         kind: crate::dispatch::KernelKind::Avx512,
         k_per_slot: 1,
     })
