@@ -352,61 +352,57 @@ pub mod testing {
         dst: &mut [f32],
     ) -> Result<(), GemmError> {
         let f = packer(r, simd)?;
-        let last = match (n.checked_sub(1), k.checked_sub(1)) {
-            (Some(i), Some(kk)) => i
-                .checked_mul(s_n)
-                .zip(kk.checked_mul(s_k))
-                .and_then(|(a, b)| a.checked_add(b)),
-            _ => Some(0),
+        let out_of_bounds = |needed: Option<usize>, len: usize| GemmError::OutOfBounds {
+            rows: n,
+            cols: k,
+            row_stride: s_n,
+            col_stride: s_k,
+            needed: needed.unwrap_or(usize::MAX),
+            len,
         };
-        let short_src = n > 0 && k > 0 && last.is_none_or(|l| l >= src.len());
-        let need = n.div_ceil(r).checked_mul(r * k);
-        if short_src || need.is_none_or(|need| dst.len() < need) {
-            return Err(GemmError::OutOfBounds {
-                rows: n,
-                cols: k,
-                row_stride: s_n,
-                col_stride: s_k,
-                needed: if short_src {
-                    last.map_or(usize::MAX, |l| l + 1)
-                } else {
-                    need.unwrap_or(usize::MAX)
-                },
-                len: if short_src { src.len() } else { dst.len() },
-            });
+        if n > 0 && k > 0 {
+            // The last element read: (n - 1, k - 1).
+            let last = (n - 1)
+                .checked_mul(s_n)
+                .zip((k - 1).checked_mul(s_k))
+                .and_then(|(a, b)| a.checked_add(b));
+            if last.is_none_or(|l| l >= src.len()) {
+                return Err(out_of_bounds(last.map(|l| l + 1), src.len()));
+            }
         }
-        // SAFETY: every read index is at most `last` < src.len(), and dst holds the panels
-        // (both checked above).
+        let need = n.div_ceil(r).checked_mul(r * k);
+        if need.is_none_or(|need| dst.len() < need) {
+            return Err(out_of_bounds(need, dst.len()));
+        }
+        // SAFETY: every read index is at most the last one, inside src, and dst holds the
+        // panels (both checked above).
         unsafe { f(n, k, src.as_ptr(), s_n, s_k, dst.as_mut_ptr()) };
         Ok(())
     }
 
     fn packer(r: usize, simd: bool) -> Result<kernel::PackFn, GemmError> {
-        use crate::pack::pack_panels as portable;
-        let layout = || GemmError::Layout("panel size must be one of 4, 6, 8, 12, 16, 32");
-        if !simd {
-            return match r {
-                4 => Ok(portable::<4>),
-                6 => Ok(portable::<6>),
-                8 => Ok(portable::<8>),
-                12 => Ok(portable::<12>),
-                16 => Ok(portable::<16>),
-                32 => Ok(portable::<32>),
-                _ => Err(layout()),
+        // One instance per tile size, as the kernel specs name them.
+        macro_rules! sized {
+            ($pack:ident) => {
+                match r {
+                    4 => Ok($pack::<4>),
+                    6 => Ok($pack::<6>),
+                    8 => Ok($pack::<8>),
+                    12 => Ok($pack::<12>),
+                    16 => Ok($pack::<16>),
+                    32 => Ok($pack::<32>),
+                    _ => Err(GemmError::Layout("panel size must be one of 4, 6, 8, 12, 16, 32")),
+                }
             };
         }
+        if !simd {
+            use crate::pack::pack_panels;
+            return sized!(pack_panels);
+        }
         #[cfg(target_arch = "x86_64")]
-        if KernelKind::Avx2.is_available() {
-            use crate::pack_avx2::pack_panels_avx2 as avx2;
-            return match r {
-                4 => Ok(avx2::<4>),
-                6 => Ok(avx2::<6>),
-                8 => Ok(avx2::<8>),
-                12 => Ok(avx2::<12>),
-                16 => Ok(avx2::<16>),
-                32 => Ok(avx2::<32>),
-                _ => Err(layout()),
-            };
+        if crate::pack_avx2::available() {
+            use crate::pack_avx2::pack_panels_avx2;
+            return sized!(pack_panels_avx2);
         }
         Err(GemmError::KernelUnavailable(KernelKind::Avx2))
     }

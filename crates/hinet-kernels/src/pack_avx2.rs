@@ -22,6 +22,12 @@
 #[cfg(target_arch = "x86_64")]
 use std::arch::x86_64::*;
 
+/// Whether this CPU can run the AVX2 packer.
+#[cfg(target_arch = "x86_64")]
+pub(crate) fn available() -> bool {
+    is_x86_feature_detected!("avx2")
+}
+
 /// [`crate::pack::pack_panels`] compiled with AVX2, whose full panels along `k` (`s_k == 1`)
 /// are transposed eight by eight in registers.
 ///

@@ -16,12 +16,13 @@ pub(crate) const NR: usize = 16;
 
 #[cfg(target_arch = "x86_64")]
 pub(crate) fn spec() -> Option<KernelSpec> {
+    let (pack_a, pack_b) = super::x86_packers::<MR, NR>(false);
     Some(KernelSpec {
         mr: MR,
         nr: NR,
         kernel,
-        pack_a: crate::pack_avx2::pack_panels_avx2::<MR>,
-        pack_b: crate::pack_avx2::pack_panels_avx2::<NR>,
+        pack_a,
+        pack_b,
         kind: crate::dispatch::KernelKind::Avx2,
         k_per_slot: 1,
     })

@@ -20,7 +20,7 @@ pub(crate) const NR: usize = 32;
 
 #[cfg(target_arch = "x86_64")]
 pub(crate) fn spec() -> Option<KernelSpec> {
-    let (pack_a, pack_b) = packers();
+    let (pack_a, pack_b) = super::x86_packers::<MR, NR>(false);
     Some(KernelSpec {
         mr: MR,
         nr: NR,
@@ -30,20 +30,6 @@ pub(crate) fn spec() -> Option<KernelSpec> {
         kind: crate::dispatch::KernelKind::Avx512,
         k_per_slot: 1,
     })
-}
-
-/// The packers for this tile: the AVX2 transposing packer (every AVX-512 CPU has AVX2; the
-/// check keeps its contract explicit), else the baseline loop.
-#[cfg(target_arch = "x86_64")]
-pub(crate) fn packers() -> (super::PackFn, super::PackFn) {
-    if is_x86_feature_detected!("avx2") {
-        (
-            crate::pack_avx2::pack_panels_avx2::<MR>,
-            crate::pack_avx2::pack_panels_avx2::<NR>,
-        )
-    } else {
-        (crate::pack::pack_panels::<MR>, crate::pack::pack_panels::<NR>)
-    }
 }
 
 #[cfg(not(target_arch = "x86_64"))]

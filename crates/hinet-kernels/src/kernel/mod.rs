@@ -96,8 +96,8 @@ pub(crate) fn bf16_spec(kind: KernelKind) -> Option<KernelSpec> {
     }
     let (pack_a, pack_b): (PackFn, PackFn) = match kind {
         KernelKind::Portable => (rounded::<{ portable::MR }>, rounded::<{ portable::NR }>),
-        KernelKind::Avx2 => rounded_x86::<{ avx2::MR }, { avx2::NR }>(),
-        KernelKind::Avx512 => rounded_x86::<{ avx512::MR }, { avx512::NR }>(),
+        KernelKind::Avx2 => x86_packers::<{ avx2::MR }, { avx2::NR }>(true),
+        KernelKind::Avx512 => x86_packers::<{ avx512::MR }, { avx512::NR }>(true),
         KernelKind::Neon => (rounded::<{ neon::MR }>, rounded::<{ neon::NR }>),
     };
     Some(KernelSpec {
@@ -107,16 +107,25 @@ pub(crate) fn bf16_spec(kind: KernelKind) -> Option<KernelSpec> {
     })
 }
 
-/// The bf16-rounding packers of an x86 tile: the AVX2 transposing packer where the CPU has
-/// AVX2 (every CPU that runs these kernels does), else the baseline loop.
-fn rounded_x86<const MR: usize, const NR: usize>() -> (PackFn, PackFn) {
-    use crate::pack::pack_panels_bf16_rounded as rounded;
+/// The packers of an x86 tile (`rounded`: the bf16-rounding ones): the AVX2 transposing
+/// packer where the CPU has AVX2 (every CPU that runs these kernels does; the check keeps the
+/// packer's contract explicit), else the baseline loop.
+pub(crate) fn x86_packers<const MR: usize, const NR: usize>(rounded: bool) -> (PackFn, PackFn) {
+    use crate::pack::{pack_panels, pack_panels_bf16_rounded};
     #[cfg(target_arch = "x86_64")]
-    if is_x86_feature_detected!("avx2") {
-        use crate::pack_avx2::pack_panels_bf16_rounded_avx2 as rounded_avx2;
-        return (rounded_avx2::<MR>, rounded_avx2::<NR>);
+    if crate::pack_avx2::available() {
+        use crate::pack_avx2::{pack_panels_avx2, pack_panels_bf16_rounded_avx2};
+        return if rounded {
+            (pack_panels_bf16_rounded_avx2::<MR>, pack_panels_bf16_rounded_avx2::<NR>)
+        } else {
+            (pack_panels_avx2::<MR>, pack_panels_avx2::<NR>)
+        };
     }
-    (rounded::<MR>, rounded::<NR>)
+    if rounded {
+        (pack_panels_bf16_rounded::<MR>, pack_panels_bf16_rounded::<NR>)
+    } else {
+        (pack_panels::<MR>, pack_panels::<NR>)
+    }
 }
 
 /// The portable twin of `kind`'s microkernel: same tile, same operation order,
